@@ -1,0 +1,44 @@
+# Les deux commandes du README : `make lab` et `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Every notebook of the repository must live under one of these folders:
+# tests/test_hygiene.py fails if a notebook exists that nbval does not run.
+NOTEBOOK_DIRS := notebooks solutions
+FIRST_NOTEBOOK := notebooks/00_introduction.ipynb
+PORT ?= 8888
+
+.PHONY: lab test lint unit notebooks bench venv venv-dev exercises clean
+
+venv:
+	@PYTHON=$(PYTHON) bash scripts/ensure_venv.sh
+
+venv-dev:
+	@PYTHON=$(PYTHON) bash scripts/ensure_venv.sh dev
+
+## make lab : crée .venv, installe le cours, ouvre JupyterLab sur le premier notebook.
+lab: venv
+	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
+
+## make test : tout — lint, tests unitaires, hygiène, notation, navigateur, puis nbval.
+test: venv-dev lint unit notebooks
+
+lint:
+	$(BIN)/ruff check course_lib tests benchmarks scripts
+
+unit:
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+notebooks:
+	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax $(NOTEBOOK_DIRS)
+
+## make bench : mesure les coûts et écrit benchmarks/RESULTS.md
+bench: venv-dev
+	$(BIN)/python -m benchmarks.run_all
+
+## make exercises : régénère les notebooks élèves depuis solutions/
+exercises: venv-dev
+	$(BIN)/course-build-exercises
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

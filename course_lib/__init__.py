@@ -1,0 +1,40 @@
+"""course_lib — compagnon exécutable du chapitre 8.5 « Critères de Sélection et Scheduling ».
+
+Les noms du chapitre sont réexportés ici : ``from course_lib import magnitude_criterion``.
+"""
+
+from .criteria import (
+    apoz_criterion,
+    apoz_importance,
+    approximate_hessian_diag,
+    compute_apoz,
+    compute_gradient_salience,
+    compute_gradients,
+    compute_obd_saliency,
+    gradient_criterion,
+    hessian_criterion,
+    inverted_hessian_criterion,
+    magnitude_criterion,
+    obs_criterion,
+    per_sample_gradients,
+    taylor_squared_criterion,
+)
+from .data import DATASETS, DataBundle, load_cifar10_data, load_data, load_digits_data
+from .masks import (
+    LayerCollapseWarning,
+    apply_masks,
+    create_masks,
+    create_masks_from_importance,
+    effective_weight,
+    get_masks,
+    get_weights,
+    load_pruned_state_dict,
+    make_permanent,
+    prunable_modules,
+    remove_masks,
+    sparsity_report,
+)
+from .models import MLP, SmallCNN, build_model
+from .training import evaluate, fine_tune, set_seed, train, train_baseline
+
+__version__ = "0.1.0"

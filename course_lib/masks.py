@@ -1,0 +1,353 @@
+"""Des scores d'importance aux masques, et des masques au modèle.
+
+- ``create_masks_from_importance`` : élague **exactement** k = round(s·n) poids
+  (les k scores les plus faibles ; à égalité, le plus petit indice d'abord).
+  Pas de seuil par quantile : un seuil interpolé se trompe de compte dès qu'il
+  y a des égalités (par exemple des poids déjà nuls).
+- ``apply_masks`` passe par ``torch.nn.utils.prune.custom_from_mask`` : le
+  masque est réappliqué à chaque passe avant, il survit donc à tous les pas
+  d'optimiseur (momentum, weight decay, Adam). Réappliquer combine les masques.
+- ``remove_masks`` rend l'élagage permanent (supprime ``weight_orig``/``weight_mask``).
+
+Par défaut, seuls les poids (``weight``) des couches ``Linear`` et ``Conv``
+sont élagables : jamais les biais ni la BatchNorm.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ._validation import check_fraction
+
+PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class LayerCollapseWarning(UserWarning):
+    """Un masque global supprimerait une couche entière (le réseau ne transmettrait plus rien)."""
+
+
+# ----------------------------------------------------------------------------- noms et poids
+
+def prunable_modules(model: nn.Module, types: tuple[type[nn.Module], ...] = PRUNABLE_TYPES) -> dict[str, nn.Module]:
+    """Les couches élagables, indexées par le nom de leur poids (``"features.0.weight"``).
+
+    Les noms restent les mêmes avant et après élagage : ``weight_orig`` n'apparaît jamais.
+
+    Raises:
+        ValueError: si le modèle n'a aucune couche élagable.
+    """
+    out = {f"{name}.weight" if name else "weight": m for name, m in model.named_modules() if isinstance(m, types)}
+    if not out:
+        kinds = ", ".join(t.__name__ for t in types)
+        raise ValueError(
+            f"Le modèle {type(model).__name__} n'a aucune couche élagable : il faut au moins une couche {kinds}."
+        )
+    return out
+
+
+def effective_weight(module: nn.Module) -> torch.Tensor:
+    """Le poids effectif d'une couche, détaché : ``weight_orig * weight_mask`` si elle est élaguée.
+
+    Calculé à partir des paramètres (et non de l'attribut ``weight``, qui n'est
+    remis à jour qu'à la passe avant suivante) : exact même juste après un pas d'optimiseur.
+    """
+    if is_pruned(module):
+        return (module.weight_orig * module.weight_mask).detach()
+    return module.weight.detach()
+
+
+def get_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Les poids **effectifs** (masque appliqué), détachés : ``{nom: tenseur}``."""
+    return {n: effective_weight(m) for n, m in prunable_modules(model).items()}
+
+
+def is_pruned(module: nn.Module) -> bool:
+    """Vrai si ``module.weight`` est reparamétré par ``torch.nn.utils.prune``."""
+    return hasattr(module, "weight_mask")
+
+
+def get_masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Les masques courants (des 1 pour une couche pas encore élaguée)."""
+    return {
+        n: (m.weight_mask.detach().clone() if is_pruned(m) else torch.ones_like(m.weight, dtype=torch.float32))
+        for n, m in prunable_modules(model).items()
+    }
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _check_importance(importance) -> dict[str, torch.Tensor]:
+    if not isinstance(importance, Mapping) or len(importance) == 0:
+        raise TypeError(
+            "importance doit être un dictionnaire non vide {nom du poids: tenseur de scores} ; "
+            f"reçu {type(importance).__name__}{' vide' if isinstance(importance, Mapping) else ''}."
+        )
+    for n, t in importance.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"importance[{n!r}] doit être un tenseur ; reçu {type(t).__name__}.")
+        if t.is_floating_point() and torch.isnan(t).any():
+            raise ValueError(f"importance[{n!r}] contient des NaN : les scores doivent être comparables.")
+    return dict(importance)
+
+
+def check_against_model(model: nn.Module, tensors: Mapping[str, torch.Tensor], what: str = "masks") -> None:
+    """Vérifie que les noms et les formes de ``tensors`` correspondent aux poids élagables du modèle."""
+    modules = prunable_modules(model)
+    unknown = sorted(set(tensors) - set(modules))
+    if unknown:
+        raise KeyError(
+            f"{what} contient des noms qui ne sont pas des poids élagables du modèle : {unknown}. "
+            f"Noms attendus (parmi) : {sorted(modules)}."
+        )
+    for n, t in tensors.items():
+        if tuple(t.shape) != tuple(modules[n].weight.shape):
+            raise ValueError(
+                f"{what}[{n!r}] a la forme {tuple(t.shape)} alors que le poids {n!r} "
+                f"a la forme {tuple(modules[n].weight.shape)}."
+            )
+
+
+# ----------------------------------------------------------------------------- sélection exacte
+
+def _smallest_k_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Masque booléen « à garder » qui élimine exactement les ``k`` plus petites valeurs.
+
+    ``kthvalue`` donne la k-ième valeur v ; on retire tout ce qui est < v, puis,
+    parmi les valeurs égales à v, les premières par indice jusqu'à atteindre k.
+    C'est exact avec des égalités, et bien plus rapide que ``topk(k, largest=False)``
+    quand k est une grande part de n.
+    """
+    keep = torch.ones(flat.numel(), dtype=torch.bool, device=flat.device)
+    if k == 0:
+        return keep
+    if k >= flat.numel():
+        return torch.zeros_like(keep)
+    v = flat.kthvalue(k).values
+    below = flat < v
+    keep &= ~below
+    missing = k - int(below.sum())
+    if missing > 0:
+        tied = torch.nonzero(flat == v, as_tuple=False).flatten()[:missing]
+        keep[tied] = False
+    return keep
+
+
+def create_masks_from_importance(importance: Mapping[str, torch.Tensor], sparsity: float,
+                                 scope: str = "global", max_layer_sparsity: float | None = None,
+                                 warn_collapse: bool = True) -> dict[str, torch.Tensor]:
+    """Masques binaires qui retirent les poids de plus faible importance.
+
+    Args:
+        importance: ``{nom: scores}`` ; un score plus élevé = un poids plus important.
+        sparsity: fraction s ∈ [0, 1) à retirer. On retire exactement k = round(s·n) poids,
+            n étant le total (``scope="global"``) ou la taille de chaque couche (``scope="layer"``).
+        scope: ``"global"`` (un seul classement pour toutes les couches) ou ``"layer"``.
+        max_layer_sparsity: en global, plafond de sparsité par couche (ex. 0.98) pour éviter
+            l'effondrement d'une couche ; chaque couche garde alors ses meilleurs poids.
+        warn_collapse: émettre ``LayerCollapseWarning`` si une couche est entièrement retirée.
+
+    Returns:
+        ``{nom: masque}`` de même forme que les scores, en ``float32`` (1 = gardé, 0 = élagué).
+    """
+    sparsity = check_fraction(sparsity, "sparsity")
+    importance = _check_importance(importance)
+    if scope not in ("global", "layer"):
+        raise ValueError(f"scope doit valoir 'global' ou 'layer' ; reçu {scope!r}.")
+    if max_layer_sparsity is not None:
+        max_layer_sparsity = check_fraction(max_layer_sparsity, "max_layer_sparsity", allow_one=True)
+
+    if scope == "layer":
+        masks = {}
+        for n, t in importance.items():
+            k = round(sparsity * t.numel())
+            masks[n] = _smallest_k_mask(t.detach().flatten().float(), k).view_as(t).float()
+        return masks
+
+    names = list(importance)
+    flat = torch.cat([importance[n].detach().flatten().float() for n in names])
+    k = round(sparsity * flat.numel())
+    if max_layer_sparsity is not None:
+        flat = flat.clone()
+        offset = 0
+        for n in names:
+            size = importance[n].numel()
+            n_keep = size - int(max_layer_sparsity * size)  # au moins ceci reste dans la couche
+            if n_keep > 0:
+                seg = flat[offset : offset + size]
+                protected = torch.topk(seg, n_keep).indices
+                seg[protected] = float("inf")
+            offset += size
+        if int(torch.isinf(flat).logical_and(flat > 0).sum()) > flat.numel() - k:
+            raise ValueError(
+                f"Impossible d'atteindre sparsity={sparsity} avec max_layer_sparsity={max_layer_sparsity} : "
+                "le plafond par couche protège trop de poids. Relevez le plafond ou baissez la sparsité."
+            )
+    keep = _smallest_k_mask(flat, k)
+    masks, offset = {}, 0
+    for n in names:
+        size = importance[n].numel()
+        masks[n] = keep[offset : offset + size].view(importance[n].shape).float()
+        offset += size
+    if warn_collapse:
+        dead = [n for n, m in masks.items() if m.numel() > 0 and not m.any()]
+        if dead:
+            warnings.warn(
+                f"Effondrement de couche : le masque global retire 100 % des poids de {dead}. "
+                "Le réseau ne peut plus rien transmettre. Utilisez max_layer_sparsity (ex. 0.98) "
+                "ou scope='layer'.",
+                LayerCollapseWarning,
+                stacklevel=2,
+            )
+    return masks
+
+
+def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = "magnitude",
+                 scope: str = "global", max_layer_sparsity: float | None = None,
+                 keep_pruned: bool = True) -> dict[str, torch.Tensor]:
+    """Masques pour ``model`` à la sparsité totale ``sparsity``, selon ``criterion``.
+
+    Args:
+        criterion: ``"magnitude"`` (|w| des poids effectifs) ou une fonction ``model -> {nom: scores}``
+            (par exemple ``lambda m: compute_gradient_salience(m, loss_fn, loader)``).
+        keep_pruned: les poids déjà élagués restent élagués et comptent dans la sparsité :
+            la sparsité demandée est celle de la couche entière, pas une fraction de ce qui reste.
+
+    Ne modifie pas le modèle ; appliquez ensuite ``apply_masks(model, masks)``.
+    """
+    sparsity = check_fraction(sparsity, "sparsity")
+    modules = prunable_modules(model)
+    if criterion == "magnitude":
+        importance = {n: effective_weight(m).abs() for n, m in modules.items()}
+    elif callable(criterion):
+        importance = criterion(model)
+    else:
+        raise ValueError(
+            f"criterion doit valoir 'magnitude' ou être une fonction model -> {{nom: scores}} ; reçu {criterion!r}."
+        )
+    check_against_model(model, importance, "importance")
+    if keep_pruned:
+        current = get_masks(model)
+        importance = {
+            n: torch.where(current[n].bool(), t.detach().float(), torch.tensor(float("-inf")))
+            for n, t in importance.items()
+        }
+    return create_masks_from_importance(importance, sparsity, scope, max_layer_sparsity)
+
+
+# ----------------------------------------------------------------------------- application
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Applique ``masks`` avec ``torch.nn.utils.prune.custom_from_mask``.
+
+    Tout est vérifié (noms, formes, valeurs 0/1) avant de toucher au modèle : en cas
+    d'erreur, le modèle est inchangé. Un second appel combine les masques (produit).
+    """
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
+    check_against_model(model, masks, "masks")
+    for n, m in masks.items():
+        if not torch.all((m == 0) | (m == 1)):
+            raise ValueError(f"masks[{n!r}] doit ne contenir que des 0 et des 1.")
+    modules = prunable_modules(model)
+    for n, m in masks.items():
+        module = modules[n]
+        prune.custom_from_mask(module, "weight", m.to(device=module.weight.device, dtype=module.weight.dtype))
+        _detach_weight(module)
+        if _detach_weight not in module._forward_hooks.values():
+            module.register_forward_hook(_detach_weight)
+    return model
+
+
+def _detach_weight(module: nn.Module, *_args) -> None:
+    """Remplace l'attribut ``weight`` (non-feuille, recalculé à chaque passe avant par
+    ``torch.nn.utils.prune``) par une copie détachée une fois la passe avant finie.
+
+    Le graphe d'autograd garde ses propres références : les gradients sont inchangés.
+    Sans cela, ``copy.deepcopy`` d'un modèle élagué échoue (« Only Tensors created
+    explicitly by the user support the deepcopy protocol »).
+    """
+    if is_pruned(module):
+        object.__setattr__(module, "weight", module.weight.detach())
+
+
+def remove_masks(model: nn.Module) -> nn.Module:
+    """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire."""
+    for m in prunable_modules(model).values():
+        if is_pruned(m):
+            prune.remove(m, "weight")
+        for key, hook in list(m._forward_hooks.items()):
+            if hook is _detach_weight:
+                del m._forward_hooks[key]
+    return model
+
+
+make_permanent = remove_masks
+
+
+def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Charge le ``state_dict`` d'un modèle élagué (avec ``*_orig``/``*_mask``) dans un modèle neuf.
+
+    Les masques sont d'abord posés (pour créer ``weight_orig``/``weight_mask``), puis tout est chargé.
+    """
+    masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("weight_mask")}
+    fresh = {n: m for n, m in masks.items() if not is_pruned(prunable_modules(model)[n])}
+    check_against_model(model, masks, "state_dict (masques)")
+    apply_masks(model, fresh)
+    model.load_state_dict(state_dict)
+    return model
+
+
+# ----------------------------------------------------------------------------- rapport
+
+@dataclass
+class LayerSparsity:
+    name: str
+    zeros: int
+    total: int
+
+    @property
+    def sparsity(self) -> float:
+        return self.zeros / self.total if self.total else 0.0
+
+
+@dataclass
+class SparsityReport:
+    """Sparsité (fraction de poids nuls) par couche et globale, sur les poids élagables."""
+
+    layers: list[LayerSparsity]
+
+    @property
+    def zeros(self) -> int:
+        return sum(layer.zeros for layer in self.layers)
+
+    @property
+    def total(self) -> int:
+        return sum(layer.total for layer in self.layers)
+
+    @property
+    def global_sparsity(self) -> float:
+        return self.zeros / self.total if self.total else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {layer.name: layer.sparsity for layer in self.layers}
+
+    def __repr__(self) -> str:
+        width = max(len(layer.name) for layer in self.layers)
+        lines = [f"{'couche':<{width}}  {'nuls':>9} / {'total':<9} sparsité"]
+        for layer in self.layers:
+            lines.append(f"{layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {layer.sparsity:7.2%}")
+        lines.append(f"{'GLOBAL':<{width}}  {self.zeros:>9} / {self.total:<9} {self.global_sparsity:7.2%}")
+        return "\n".join(lines)
+
+
+def sparsity_report(model: nn.Module) -> SparsityReport:
+    """Compte les poids effectifs nuls de chaque couche élagable (biais exclus)."""
+    return SparsityReport(
+        [LayerSparsity(n, int((w == 0).sum()), w.numel()) for n, w in get_weights(model).items()]
+    )

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Crée (ou met à jour) .venv et y installe le paquet avec les extras demandés.
+# Usage : scripts/ensure_venv.sh [EXTRAS]   ex. : scripts/ensure_venv.sh dev,instructor
+# Une seconde exécution ne réinstalle rien si pyproject.toml et les extras n'ont pas changé.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+EXTRAS="${1:-}"
+VENV="${VENV:-.venv}"
+
+if ! command -v "$PY" >/dev/null 2>&1; then
+    echo "ERREUR : '$PY' est introuvable. Installez Python 3.10 ou plus récent" >&2
+    echo "  (Debian/Ubuntu : sudo apt-get install python3 python3-venv ; macOS : brew install python)," >&2
+    echo "  ou indiquez l'interpréteur : make PYTHON=/chemin/vers/python3.11 ..." >&2
+    exit 2
+fi
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)'; then
+    echo "ERREUR : $PY est la version $("$PY" -c 'import platform; print(platform.python_version())'), or il faut Python 3.10 ou plus récent." >&2
+    echo "  Installez-le (https://www.python.org/downloads/) puis relancez : make PYTHON=python3.11 ..." >&2
+    exit 2
+fi
+if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    echo "ERREUR : le module 'venv' (ou 'ensurepip') manque à $PY." >&2
+    echo "  Debian/Ubuntu : sudo apt-get install python3-venv   (ou python3.X-venv pour votre version)" >&2
+    exit 2
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo ">> Création de l'environnement virtuel $VENV"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+
+# Empreinte des dépendances : pyproject.toml + extras demandés.
+want="$(cat pyproject.toml; echo "extras=$EXTRAS")"
+want_hash="$(printf '%s' "$want" | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+stamp="$VENV/.course-lib-${EXTRAS:-base}.sha256"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_hash" ] && "$VENV/bin/python" -c 'import course_lib' >/dev/null 2>&1; then
+    echo ">> $VENV à jour (dépendances inchangées)"
+    exit 0
+fi
+spec="."
+[ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
+echo ">> Installation de $spec dans $VENV (quelques minutes la première fois : PyTorch est gros)"
+"$VENV/bin/python" -m pip install --quiet -e "$spec"
+echo "$want_hash" > "$stamp"
