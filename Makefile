@@ -24,7 +24,7 @@ lab: venv
 test: venv-dev lint unit notebooks
 
 lint:
-	$(BIN)/ruff check course_lib tests benchmarks scripts
+	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts
 
 unit:
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -207,7 +207,7 @@ def approximate_hessian_diag(model: nn.Module, loss_fn, data_loader, method: str
                 acc[n] += g[n] ** 2
             count += 1
             continue
-        for xc, yc in zip(x.split(chunk_size), y.split(chunk_size)):
+        for xc, yc in zip(x.split(chunk_size), y.split(chunk_size), strict=True):
             g = per_sample_gradients(dense, loss_fn, xc, yc)
             for n in acc:
                 acc[n] += (g[n] ** 2).sum(dim=0)
@@ -277,7 +277,7 @@ def apoz_importance(model: nn.Module, data_loader, n_batches: int | None = None)
     modules = prunable_modules(model)
     out = {n: torch.full_like(m.weight.detach(), float("inf")) for n, m in modules.items()}
     last = None
-    for name, m in model.named_modules():
+    for name, _ in model.named_modules():
         if f"{name}.weight" in modules:
             last = f"{name}.weight"
         elif name in apoz and last is not None and apoz[name].numel() == out[last].shape[0]:
