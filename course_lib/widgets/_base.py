@@ -1,0 +1,69 @@
+"""``Demo`` : un contrôle principal, une sortie, et la fonction qui relie les deux."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+
+class Demo:
+    """Une démonstration interactive : ``control`` pilote ``output`` via ``render``.
+
+    Args:
+        control: le contrôle principal (il reçoit la classe CSS ``course-control``).
+        render: ``render(**values)`` dessine dans la sortie (print, figure matplotlib...) et
+            renvoie ce qu'il a calculé (gardé dans ``last_result`` : les tests le comparent).
+            Il reçoit la valeur de chaque contrôle, nommée par ``names``.
+        extra_controls: contrôles secondaires (toggle global/par couche, etc.).
+        names: le nom de l'argument de ``render`` pour chaque contrôle, dans l'ordre
+            ``[control, *extra_controls]``.
+
+    Attributs utiles : ``widget`` (à afficher), ``output``, ``last_result`` (ce que ``render`` a renvoyé),
+    ``last_latency`` (secondes du dernier rendu), ``renders`` (nombre de rendus).
+    """
+
+    def __init__(self, control: widgets.ValueWidget, render: Callable[..., None],
+                 extra_controls: Sequence[widgets.ValueWidget] = (), names: Sequence[str] | None = None,
+                 title: str | None = None):
+        self.control = control
+        self.controls = [control, *extra_controls]
+        self.names = list(names) if names is not None else ["value"] + [f"extra{i}" for i in range(len(extra_controls))]
+        if len(self.names) != len(self.controls):
+            raise ValueError(f"names doit donner un nom par contrôle ({len(self.controls)}) ; reçu {self.names}.")
+        self._render = render
+        self.output = widgets.Output()
+        self.output.add_class("course-output")
+        control.add_class("course-control")
+        self.last_latency = 0.0
+        self.last_result = None
+        self.renders = 0
+        for c in self.controls:
+            c.observe(self._on_change, names="value")
+        children = ([widgets.HTML(f"<b>{title}</b>")] if title else []) + [widgets.HBox(self.controls), self.output]
+        self.widget = widgets.VBox(children)
+        self.refresh()
+
+    def values(self) -> dict:
+        return {n: c.value for n, c in zip(self.names, self.controls, strict=True)}
+
+    def refresh(self) -> None:
+        """Redessine la sortie pour les valeurs courantes des contrôles."""
+        start = time.perf_counter()
+        with self.output:
+            self.output.clear_output(wait=True)
+            self.last_result = self._render(**self.values())
+            plt.show()
+            plt.close("all")
+        self.last_latency = time.perf_counter() - start
+        self.renders += 1
+
+    def _on_change(self, _change) -> None:
+        self.refresh()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
