@@ -1,0 +1,175 @@
+"""Widgets des notebooks 00 à 04 : chaque contrôle change vraiment le résultat."""
+
+import copy
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+matplotlib.use("Agg")
+
+from course_lib import apply_masks, compute_gradient_salience, evaluate, load_data, train_baseline  # noqa: E402
+from course_lib.widgets import criteria as W  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = load_data("digits", seed=0)
+    model = train_baseline(data, seed=0, progress=False)
+    return data, model
+
+
+def _params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_masked_evaluator_matches_apply_masks_and_leaves_model_alone(setup):
+    data, model = setup
+    before = _params(model)
+    ev = W.MaskedEvaluator(model, data.val)
+    assert ev.accuracy() == pytest.approx(evaluate(model, data.val))
+    masks = {"classifier.1.weight": (torch.rand(64, 512, generator=torch.Generator().manual_seed(1)) > 0.7).float()}
+    pruned = apply_masks(copy.deepcopy(model), masks)
+    assert ev.accuracy(masks) == pytest.approx(evaluate(pruned, data.val))
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n])
+    with pytest.raises(KeyError, match="paramètre"):
+        ev.accuracy({"nope.weight": torch.ones(1)})
+
+
+def test_spearman_matches_scipy_with_ties():
+    stats = pytest.importorskip("scipy.stats")
+    a = torch.tensor([1.0, 2.0, 2.0, 3.0, 0.0, 5.0, 5.0])
+    b = torch.tensor([0.5, 0.1, 0.7, 0.9, 0.0, 1.0, 0.3])
+    assert W.spearman_rho(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert W.spearman_rho(a, -a) == pytest.approx(-1.0)
+
+
+def test_mask_demo_slider_and_method(setup, record_property):
+    data, model = setup
+    demo = W.mask_demo(model, data, value=0.5)
+    first = demo.last_result
+    assert first["kept"] == 320  # 640 poids, la moitié gardée
+    demo.control.value = 0.8
+    assert demo.last_result["kept"] == 128
+    assert not torch.equal(first["mask"], demo.last_result["mask"])
+    magnitude_mask = demo.last_result["mask"]
+    demo.controls[1].value = "aléatoire"
+    assert demo.last_result["kept"] == 128
+    assert not torch.equal(magnitude_mask, demo.last_result["mask"])
+    demo.control.value = 0.0
+    assert demo.last_result["accuracy"] == pytest.approx(evaluate(model, data.val))
+    record_property("latency_s", demo.last_latency)
+
+
+def test_magnitude_demo_scope_and_collapse(setup, record_property):
+    data, model = setup
+    demo = W.magnitude_demo(model, data, value=0.8)
+    glob = demo.last_result
+    per_layer = list(glob["layer_sparsity"].values())
+    assert max(per_layer) - min(per_layer) > 0.2  # le seuil global n'élague pas chaque couche pareil
+    # le seuil est le plus grand |w| élagué : tout poids gardé est au-dessus
+    weights = {n: p.detach().abs() for n, p in model.named_parameters() if n in glob["layer_sparsity"]}
+    kept_min = min(float(w[w > glob["thresholds"]].min()) for w in weights.values())
+    assert kept_min > glob["thresholds"]
+    demo.controls[1].value = "layer"
+    for s in demo.last_result["layer_sparsity"].values():
+        assert s == pytest.approx(0.8, abs=0.01)
+    demo.control.value = 0.998
+    demo.controls[1].value = "global"
+    assert demo.last_result["collapsed"], "à 99,8 % le seuil global vide au moins une couche"
+    assert demo.last_result["accuracy"] < glob["accuracy"]
+    record_property("latency_s", demo.last_latency)
+
+
+def test_gradient_demo(setup, record_property):
+    data, model = setup
+    demo = W.gradient_demo(model, data, value=0.0)
+    base = evaluate(model, data.val)
+    assert all(a == pytest.approx(base) for a in demo.last_result["accuracies"].values())
+    demo.control.value = 0.9
+    res = demo.last_result
+    assert res["overlap"]["magnitude |w|"] == 1.0
+    assert all(0 < o < 1 for c, o in res["overlap"].items() if c != "magnitude |w|")
+    assert len(set(res["accuracies"].values())) > 1
+    demo.controls[1].value = "layer"
+    assert demo.last_result["accuracies"] != res["accuracies"]
+    record_property("latency_s", demo.last_latency)
+
+
+def test_chapter_gradient_salience_differs_from_mean_gradient(setup):
+    data, model = setup
+    loss_fn = nn.CrossEntropyLoss()
+    # 16 lots pleins de 64 : la moyenne pondérée par lot est alors la moyenne simple
+    # (liste figée : le loader d'entraînement mélange à chaque passage)
+    batches = [(x, y) for x, y in data.train][:16]
+    chapter = W.chapter_gradient_salience(model, loss_fn, batches)
+    taylor = compute_gradient_salience(model, loss_fn, batches)
+    # moyenne des |g_b| >= |moyenne des g_b| (inégalité triangulaire), strictement quelque part
+    for n in chapter:
+        assert torch.all(chapter[n] >= taylor[n] - 1e-6)
+    assert any(torch.any(chapter[n] > taylor[n] * 1.5) for n in chapter)
+
+
+def test_true_loss_increase_is_brute_force(setup):
+    data, model = setup
+    true = W.true_loss_increase(model, data.train)
+    assert true.shape == model.classifier[3].weight.shape
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = W.loader_tensors(data.train)
+    with torch.no_grad():
+        base = loss_fn(model(x), y)
+        for idx in [(0, 0), (3, 17), (9, 63)]:
+            m = copy.deepcopy(model)
+            m.classifier[3].weight[idx] = 0.0
+            assert float(true[idx]) == pytest.approx(float(loss_fn(m(x), y) - base), abs=1e-6)
+
+
+def test_second_order_demo(setup, record_property):
+    data, model = setup
+    demo = W.second_order_demo(model, data, value=1)
+    rho = demo.last_result["rho"]
+    assert rho["OBD inversé w²/(2H)"] < 0 < rho["OBD ½·H·w²"]
+    assert rho["OBD ½·H·w²"] > rho["magnitude |w|"]
+    demo.control.value = 2
+    assert demo.last_result["rho"]["OBD ½·H·w²"] != rho["OBD ½·H·w²"]
+    fisher = demo.last_result
+    demo.controls[2].value = "squared_batch_mean"
+    assert demo.last_result["rho"]["OBD ½·H·w²"] != fisher["rho"]["OBD ½·H·w²"]
+    assert fisher["scale_ratio"] < 0.5  # carré de la moyenne du lot << moyenne des carrés
+    demo.controls[1].value = "magnitude |w|"
+    assert demo.last_result["selected_rho"] == pytest.approx(rho["magnitude |w|"])
+    with pytest.raises(ValueError, match="lots"):
+        W.second_order_demo(model, data, value=1000)
+    record_property("latency_s", demo.last_latency)
+
+
+def test_highest_apoz_channels_and_channel_masks(setup):
+    _, model = setup
+    apoz = torch.tensor([0.5, 0.9, 0.5, 0.1, 0.9])
+    assert W.highest_apoz_channels(apoz, 0.4) == [1, 4]
+    assert W.highest_apoz_channels(apoz, 0.6) == [0, 1, 4]  # égalité 0.5 : le plus petit indice
+    with pytest.raises(ValueError):
+        W.highest_apoz_channels(apoz, 1.5)
+    masks = W.channel_masks(model, "features.0", [2, 5])
+    assert masks["features.0.bias"].tolist().count(0.0) == 2
+    assert masks["features.0.weight"][2].sum() == 0 and masks["features.0.weight"][3].sum() == 9
+
+
+def test_apoz_demo(setup, record_property):
+    data, model = setup
+    demo = W.apoz_demo(model, data, value=0.0)
+    assert demo.last_result["removed"] == []
+    assert demo.last_result["accuracy"] == pytest.approx(evaluate(model, data.val))
+    demo.control.value = 0.25
+    res = demo.last_result
+    assert len(res["removed"]) == 4
+    kept = [c for c in range(16) if c not in res["removed"]]
+    assert min(res["apoz"][c] for c in res["removed"]) >= max(res["apoz"][c] for c in kept)
+    demo.controls[2].value = "avant"
+    assert float(demo.last_result["apoz"].max()) < 0.01  # avant la ReLU : presque jamais nul
+    assert demo.last_result["removed"] != res["removed"]
+    demo.controls[1].value = "features.3"
+    assert len(demo.last_result["apoz"]) == 32
+    record_property("latency_s", demo.last_latency)
