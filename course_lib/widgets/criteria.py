@@ -53,9 +53,11 @@ class MaskedEvaluator:
     par son masque (poids, mais aussi biais pour retirer un canal entier).
     """
 
-    def __init__(self, model: nn.Module, loader, loss_fn=None):
+    def __init__(self, model: nn.Module, loader, loss_fn=None, max_examples: int = 2000):
         self.model = remove_masks(copy.deepcopy(model)).eval()
-        self.x, self.y = loader_tensors(loader)
+        x, y = loader_tensors(loader)
+        # un seul lot en mémoire : on plafonne (sans effet sur digits, 359 exemples de validation)
+        self.x, self.y = x[:max_examples], y[:max_examples]
         self.params = {n: p.detach() for n, p in self.model.named_parameters()}
         self.loss_fn = loss_fn or nn.CrossEntropyLoss()
 
@@ -292,15 +294,17 @@ def true_loss_increase(model: nn.Module, loader, loss_fn=None, chunk: int = 128)
     layer = dict(dense.named_modules())[name[: -len(".weight")]]
     if not isinstance(layer, nn.Linear):
         raise TypeError(f"true_loss_increase attend une dernière couche nn.Linear ; reçu {type(layer).__name__}.")
-    x, y = loader_tensors(loader)
-    captured = {}
-    handle = layer.register_forward_hook(lambda _m, inp, _out: captured.setdefault("h", inp[0]))
+    inputs, labels = [], []
+    handle = layer.register_forward_hook(lambda _m, inp, _out: inputs.append(inp[0]))
     try:
         with torch.no_grad():
-            dense(x)
+            for batch in loader:
+                dense(batch[0])
+                labels.append(batch[1])
     finally:
         handle.remove()
-    h, w, b = captured["h"], layer.weight.detach(), layer.bias
+    h, y, w, b = torch.cat(inputs), torch.cat(labels), layer.weight.detach(), layer.bias
+    chunk = max(1, min(chunk, 4_000_000 // (h.shape[0] * w.shape[0])))  # borne la mémoire
     with torch.no_grad():
         base = loss_fn(h @ w.T + (b if b is not None else 0), y)
         flat = w.flatten()
