@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 NOTEBOOK_DIRS := notebooks solutions
 FIRST_NOTEBOOK := notebooks/00_introduction.ipynb
 PORT ?= 8888
+# Dans un conteneur (root), Jupyter refuse de démarrer sans --allow-root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test lint unit notebooks bench venv venv-dev exercises clean
 
@@ -17,8 +19,11 @@ venv-dev:
 	@PYTHON=$(PYTHON) bash scripts/ensure_venv.sh dev
 
 ## make lab : crée .venv, installe le cours, ouvre JupyterLab sur le premier notebook.
+# jupyter_config/ (JUPYTER_CONFIG_PATH) coupe l'interface de nbgrader (extensions serveur et
+# JupyterLab) que `make test` installe dans le même .venv : les élèves ne la voient pas.
 lab: venv
-	$(BIN)/jupyter lab --port=$(PORT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	$(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
 
 ## make test : tout — lint, tests unitaires, hygiène, notation, navigateur, puis nbval.
 test: venv-dev lint unit notebooks
