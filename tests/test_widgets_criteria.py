@@ -159,7 +159,7 @@ def test_highest_apoz_channels_and_channel_masks(setup):
 
 def test_apoz_demo(setup, record_property):
     data, model = setup
-    demo = W.apoz_demo(model, data, value=0.0)
+    demo = W.apoz_demo(model, data, value=0.0, layer="features.1")
     assert demo.last_result["removed"] == []
     assert demo.last_result["accuracy"] == pytest.approx(evaluate(model, data.val))
     demo.control.value = 0.25
@@ -172,4 +172,6 @@ def test_apoz_demo(setup, record_property):
     assert demo.last_result["removed"] != res["removed"]
     demo.controls[1].value = "features.3"
     assert len(demo.last_result["apoz"]) == 32
+    with pytest.raises(ValueError, match="ReLU"):
+        W.apoz_demo(model, data, layer="features.0")
     record_property("latency_s", demo.last_latency)

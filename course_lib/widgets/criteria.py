@@ -425,10 +425,11 @@ def channel_masks(model: nn.Module, layer: str, channels: Sequence[int]) -> dict
 
 
 def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 for i in range(19)),
-              value: float = 0.25) -> Demo:
+              value: float = 0.25, layer: str | None = None) -> Demo:
     """Notebook 04 : APoZ par canal, mesuré après (correct) ou avant (chapitre) la ReLU.
 
-    Contrôles : la fraction de canaux retirés (principal), la couche, et le point de mesure.
+    Contrôles : la fraction de canaux retirés (principal), la couche (par défaut la dernière
+    ReLU, ou ``layer``), et le point de mesure.
     Les canaux d'APoZ le plus élevé sont retirés (poids et biais mis à zéro) et la précision
     de validation est affichée. APoZ est mesuré une fois sur tout ``data.train``, en mode eval.
     """
@@ -441,7 +442,9 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     apoz = {"après": after, "avant": {r: before_raw[mapping[r]] for r in relus}}
     evaluator = MaskedEvaluator(model, data.val)
     options = [(f"{r} (sortie de {mapping[r]}, {after[r].numel()} canaux)", r) for r in relus]
-    layer = widgets.Dropdown(options=options, value=relus[0], description="couche")
+    if layer is not None and layer not in relus:
+        raise ValueError(f"layer={layer!r} : choisissez une ReLU parmi {relus}.")
+    layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="couche")
     where = widgets.ToggleButtons(options=[("après la ReLU", "après"), ("avant la ReLU (chapitre)", "avant")],
                                   value="après", description="mesure")
     slider = widgets.SelectionSlider(options=[(f"{100 * f:g} %", float(f)) for f in fractions], value=float(value),
