@@ -13,10 +13,10 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 .PHONY: lab test lint unit notebooks bench venv venv-dev exercises clean
 
 venv:
-	@PYTHON=$(PYTHON) bash scripts/ensure_venv.sh
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh
 
 venv-dev:
-	@PYTHON=$(PYTHON) bash scripts/ensure_venv.sh dev
+	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh dev
 
 ## make lab : crée .venv, installe le cours, ouvre JupyterLab sur le premier notebook.
 # jupyter_config/ (JUPYTER_CONFIG_PATH) coupe l'interface de nbgrader (extensions serveur et

@@ -32,10 +32,28 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Empreinte des dépendances : pyproject.toml + extras demandés.
-want="$(cat pyproject.toml; echo "extras=$EXTRAS")"
-want_hash="$(printf '%s' "$want" | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+deps_hash() {
+    printf '%s' "$(cat pyproject.toml; echo "extras=$1")" \
+        | "$PY" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
+}
+up_to_date() {  # $1 = extras ; vrai si le tampon correspondant est à jour
+    local f="$VENV/.course-lib-${1:-base}.sha256"
+    [ -f "$f" ] && [ "$(cat "$f")" = "$(deps_hash "$1")" ]
+}
+want_hash="$(deps_hash "$EXTRAS")"
 stamp="$VENV/.course-lib-${EXTRAS:-base}.sha256"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_hash" ] && "$VENV/bin/python" -c 'import course_lib' >/dev/null 2>&1; then
+fresh=false
+if up_to_date "$EXTRAS"; then
+    fresh=true
+elif [ -z "$EXTRAS" ]; then
+    # `make lab` après `make test` : une installation avec extras à jour contient déjà la base.
+    for f in "$VENV"/.course-lib-*.sha256; do
+        [ -f "$f" ] || continue
+        e="$(basename "$f" .sha256)"; e="${e#.course-lib-}"; [ "$e" = base ] && e=""
+        if up_to_date "$e"; then fresh=true; break; fi
+    done
+fi
+if $fresh && "$VENV/bin/python" -c 'import course_lib' >/dev/null 2>&1; then
     echo ">> $VENV à jour (dépendances inchangées)"
     exit 0
 fi
