@@ -1,0 +1,451 @@
+"""Test dans un vrai navigateur : JupyterLab + Chromium sans écran (Playwright).
+
+Pour chaque notebook de section (``notebooks/NN_*.ipynb``) : ouverture dans JupyterLab,
+menu Run > Run All Cells, attente de la fin, puis
+  (a) aucune cellule n'affiche d'erreur, sauf celles étiquetées ``raises-exception`` ;
+  (b) les widgets sont rendus (``.jupyter-widgets`` visible, aucun « Error displaying widget ») ;
+  (c) chaque contrôle principal (classe CSS ``course-control``) change le contenu de sa sortie
+      (classe ``course-output``) quand on le bouge.
+Une capture d'écran par notebook va dans ``tests/artifacts/screenshots/`` (ignoré par git).
+
+Isolation : le serveur tourne sur 127.0.0.1 (port libre, jeton aléatoire) sur une COPIE de
+``notebooks/`` dans un dossier temporaire, avec des réglages temporaires (pas de fenêtre
+« news », pas de vérification de mise à jour, pas de sauvegarde automatique) : rien n'est
+écrit dans le dépôt hormis les captures. Serveur et navigateur sont fermés même en cas d'échec.
+
+Hors CI, sans Chromium ou Playwright, le test est sauté avec la commande d'installation ;
+avec ``CI=true`` il échoue à la place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT, section_notebooks
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
+SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+SECTIONS = [p.name for p in section_notebooks()]
+RUN_TIMEOUT_S = 420       # un notebook met au plus ~60 s ; large marge sur une machine chargée
+CHANGE_TIMEOUT_S = 45     # un rappel répond en < 0,5 s ; marge pour un noyau occupé
+LAB_SETTINGS = {
+    # pas de fenêtre « Recevoir les nouvelles de Jupyter ? », aucune requête externe
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # jamais d'écriture des notebooks exécutés (ce sont des copies, mais restons propres)
+    "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+    # toutes les cellules dans le DOM : l'index d'une cellule du DOM est celui du fichier
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_browser() -> None:
+    """Saute (hors CI) ou échoue (CI) si Chromium ou Playwright manquent."""
+    missing = []
+    if not Path(CHROMIUM).is_file():
+        missing.append(f"Chromium absent ({CHROMIUM}) : sudo apt-get install chromium")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("Playwright absent : pip install -e .[dev]")
+    if missing:
+        msg = "Test navigateur impossible — " + " ; ".join(missing)
+        if _in_ci():
+            pytest.fail(msg + " (CI=true : ce test doit tourner ; .ci/run installe Chromium)")
+        pytest.skip(msg)
+
+
+# --- serveur JupyterLab ----------------------------------------------------------------------
+
+@dataclass
+class Lab:
+    base: str
+    token: str
+    root: Path
+    log: Path
+
+    def api(self, method: str, path: str):
+        req = urllib.request.Request(f"{self.base}{path}", method=method,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=15) as r:  # noqa: S310 (127.0.0.1)
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def kernel_state(self, path: str) -> str | None:
+        for s in self.api("GET", "/api/sessions"):
+            if s.get("path") == path and s.get("kernel"):
+                return s["kernel"].get("execution_state")
+        return None
+
+    def shutdown_sessions(self) -> None:
+        for s in self.api("GET", "/api/sessions"):
+            try:
+                self.api("DELETE", f"/api/sessions/{s['id']}")
+            except urllib.error.HTTPError:
+                pass
+
+    def log_tail(self, n: int = 3000) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-n:] if self.log.exists() else ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings_dir: Path) -> None:
+    for plugin, values in LAB_SETTINGS.items():
+        pkg, name = plugin.rsplit("/", 1)
+        path = settings_dir / pkg / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    require_browser()
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    _write_fixtures(root / "fixtures")
+    _write_settings(tmp / "settings")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ,
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp / "config"),       # ignore ~/.jupyter
+           "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter_config"),  # comme make lab (sans nbgrader)
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env.pop("MPLBACKEND", None)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           "--ServerApp.open_browser=False", "--allow-root"]
+    log = tmp / "lab.log"
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                cwd=root, start_new_session=True)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab s'est arrêté (code {proc.returncode}) :\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab ne répond pas après 180 s :\n{server.log_tail()}")
+            try:
+                server.api("GET", "/api/status")
+                break
+            except OSError:
+                time.sleep(0.3)
+        yield server
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    context = None
+    try:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
+        )
+        yield context
+    finally:
+        if context is not None:
+            context.close()
+        pw.stop()
+
+
+# --- piloter un notebook -----------------------------------------------------------------------
+
+@dataclass
+class Report:
+    path: str
+    errors: list[str] = field(default_factory=list)          # erreurs non attendues
+    expected_errors: list[int] = field(default_factory=list)  # cellules raises-exception en erreur
+    widgets_visible: int = 0
+    widget_errors: list[str] = field(default_factory=list)
+    controls: list[dict] = field(default_factory=list)        # un par course-control
+    seconds: float = 0.0
+    screenshot: Path | None = None
+
+
+# Une erreur du noyau (sortie de type « error ») est rendue par JupyterLab avec le type MIME
+# application/vnd.jupyter.stderr, comme un simple texte sur stderr (avertissements, tqdm) : on la
+# reconnaît à son traceback. De plus, Run All s'arrête à la première erreur non étiquetée : une
+# cellule de code non vide restée sans numéro d'exécution est aussi comptée comme un échec.
+_CELL_STATE_JS = """
+() => Array.from(document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell'))
+  .map((cell, i) => ({
+    i,
+    code: cell.classList.contains('jp-CodeCell'),
+    prompt: (cell.querySelector('.jp-InputArea-prompt') || {}).innerText || '',
+    error: Array.from(cell.querySelectorAll('.jp-OutputArea-output'))
+        .filter(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.error'
+                  || (o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr'
+                      && /Traceback \\(most recent call last\\)/.test(o.innerText)))
+        .map(o => o.innerText.trim().split('\\n').slice(-3).join(' | ').slice(0, 400)),
+  }))
+"""
+
+
+def _collect_errors(cells: list[dict], node, tolerated: set[int], report: Report) -> None:
+    for c in cells:
+        if c["error"]:
+            if c["i"] in tolerated:
+                if c["i"] not in report.expected_errors:
+                    report.expected_errors.append(c["i"])
+            else:
+                msg = f"cellule {c['i']} : {c['error'][0]}"
+                if msg not in report.errors:
+                    report.errors.append(msg)
+    skipped = [c["i"] for c in cells if c["code"] and node.cells[c["i"]].source.strip()
+               and not re.search(r"\[\d+\]", c["prompt"])]
+    msg = f"cellules non exécutées (Run All interrompu ?) : {skipped}"
+    if skipped and msg not in report.errors:
+        report.errors.append(msg)
+
+
+_SNAPSHOT_JS = """
+(ctrl) => {
+  let box = ctrl.parentElement;
+  while (box && !box.querySelector('.course-output')) box = box.parentElement;
+  if (!box) return null;
+  const out = box.querySelector('.course-output');
+  const imgs = Array.from(out.querySelectorAll('img')).map(i => i.src.slice(-2000)).join('|');
+  const svgs = Array.from(out.querySelectorAll('svg')).map(s => s.innerHTML.length).join('|');
+  return out.innerText + '\\u0000' + imgs + '\\u0000' + svgs;
+}
+"""
+
+
+def _run_all(page, lab: Lab, rel: str) -> None:
+    """Menu Run > Run All Cells, une fois le noyau prêt."""
+    deadline = time.monotonic() + 120
+    while lab.kernel_state(rel) != "idle":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{rel} : le noyau n'a pas démarré ({lab.kernel_state(rel)})")
+        time.sleep(0.3)
+    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+
+
+def _wait_finished(page, lab: Lab, rel: str, timeout: float) -> list[dict]:
+    """Attend qu'aucune cellule ne soit en attente ([*]) et que le noyau soit inactif."""
+    deadline = time.monotonic() + timeout
+    page.wait_for_function(
+        "() => Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
+        ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText))", timeout=60_000)
+    calm = 0
+    while True:
+        cells = page.evaluate(_CELL_STATE_JS)
+        busy = any("*" in c["prompt"] for c in cells)
+        calm = calm + 1 if not busy and lab.kernel_state(rel) == "idle" else 0
+        if calm >= 3:  # trois constats calmes à 0,5 s d'intervalle
+            return cells
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{rel} : exécution non terminée après {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def _move_control(page, ctrl) -> str:
+    """Bouge le contrôle : curseur (flèche), liste déroulante, boutons, case à cocher."""
+    classes = ctrl.get_attribute("class") or ""
+    if "widget-slider" in classes:
+        handle = ctrl.locator(".noUi-handle").first
+        now = float(handle.get_attribute("aria-valuenow") or 0)
+        top = float(handle.get_attribute("aria-valuemax") or 0)
+        handle.focus()
+        key = "ArrowLeft" if now >= top else "ArrowRight"
+        page.keyboard.press(key)
+        return f"curseur, touche {key}"
+    select = ctrl.locator("select")
+    if select.count():
+        options = select.first.locator("option")
+        current = select.first.evaluate("s => s.selectedIndex")
+        target = 1 if current == 0 else 0
+        assert options.count() > 1, "liste déroulante à une seule option"
+        select.first.select_option(index=target)
+        return f"liste, option {target}"
+    buttons = ctrl.locator("button:not(.mod-active)")
+    if "widget-toggle-buttons" in classes and buttons.count():
+        buttons.first.click()
+        return "boutons, autre choix"
+    radios = ctrl.locator("input[type=radio]:not(:checked)")
+    if radios.count():
+        radios.first.click()
+        return "boutons radio, autre choix"
+    box = ctrl.locator("input[type=checkbox]")
+    if box.count():
+        box.first.click()
+        return "case à cocher"
+    if ctrl.evaluate("e => e.tagName") == "BUTTON":  # ToggleButton
+        ctrl.click()
+        return "bouton bascule"
+    raise AssertionError(f"type de contrôle non géré par le test : classes {classes!r}")
+
+
+def run_notebook(context, lab: Lab, rel: str, change_timeout: float = CHANGE_TIMEOUT_S) -> Report:
+    node = nbformat.read(lab.root / rel, as_version=4)
+    tolerated = {i for i, c in enumerate(node.cells) if "raises-exception" in c.metadata.get("tags", [])}
+    report = Report(rel)
+    start = time.monotonic()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{lab.base}/lab/tree/{rel}?reset&token={lab.token}", wait_until="domcontentloaded")
+        page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(state="attached",
+                                                                                timeout=120_000)
+        _run_all(page, lab, rel)
+        cells = _wait_finished(page, lab, rel, RUN_TIMEOUT_S)
+        assert len(cells) == len(node.cells), (
+            f"{rel} : {len(cells)} cellules dans la page, {len(node.cells)} dans le fichier")
+        _collect_errors(cells, node, tolerated, report)
+        widgets = page.locator(".jp-OutputArea-output .jupyter-widgets")
+        try:
+            widgets.first.wait_for(state="visible", timeout=30_000)
+        except Exception:  # noqa: BLE001 (délai dépassé : compté plus bas)
+            pass
+        report.widgets_visible = sum(widgets.nth(k).is_visible() for k in range(widgets.count()))
+        report.widget_errors = [t[:200] for t in page.locator(".jp-OutputArea-output").all_inner_texts()
+                                if "Error displaying widget" in t or "Error rendering" in t]
+        controls = page.locator(".jp-OutputArea-output .course-control")
+        for k in range(controls.count()):
+            ctrl = controls.nth(k)
+            ctrl.scroll_into_view_if_needed()
+            before = ctrl.evaluate(_SNAPSHOT_JS)
+            entry = {"index": k, "has_output": before is not None, "changed": False}
+            if before is not None:
+                entry["action"] = _move_control(page, ctrl)
+                try:
+                    page.wait_for_function(f"(b) => ({_SNAPSHOT_JS})(b.el) !== b.before",
+                                           arg={"el": ctrl.element_handle(), "before": before},
+                                           timeout=change_timeout * 1000)
+                    entry["changed"] = True
+                except Exception:  # noqa: BLE001 (aucun changement dans le délai)
+                    entry["changed"] = False
+            report.controls.append(entry)
+        # une erreur dans un rappel s'affiche dans la sortie du widget : on relit les cellules
+        _collect_errors(page.evaluate(_CELL_STATE_JS), node, tolerated, report)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        report.screenshot = SCREENSHOTS / (Path(rel).stem + ".png")
+        page.screenshot(path=str(report.screenshot))
+    finally:
+        report.seconds = time.monotonic() - start
+        page.close()
+        lab.shutdown_sessions()
+    return report
+
+
+def assert_report_ok(report: Report, lab: Lab) -> None:
+    where = f"{report.path} (capture : {report.screenshot})"
+    assert not report.errors, f"{where} : erreurs affichées :\n" + "\n".join(report.errors)
+    assert report.widgets_visible > 0, f"{where} : aucun widget rendu"
+    assert not report.widget_errors, f"{where} : widgets en erreur {report.widget_errors}"
+    assert report.controls, f"{where} : aucun contrôle principal (classe course-control)"
+    for c in report.controls:
+        assert c["has_output"], f"{where} : contrôle {c['index']} sans sortie course-output"
+        assert c["changed"], f"{where} : contrôle {c['index']} ({c['action']}) n'a rien changé"
+
+
+# --- les notebooks du cours ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SECTIONS)
+def test_section_notebook_in_browser(name, lab, browser):
+    report = run_notebook(browser, lab, f"notebooks/{name}")
+    print(f"{name} : {report.seconds:.1f} s, {len(report.controls)} contrôle(s)")
+    assert_report_ok(report, lab)
+
+
+def test_there_are_section_notebooks():
+    assert SECTIONS, "aucun notebook de section (notebooks/NN_*.ipynb)"
+
+
+# --- le test sait échouer : deux notebooks factices -------------------------------------------
+
+_DEMO = """import ipywidgets as widgets
+from course_lib.widgets import Demo
+
+def render(value):
+    print({body})
+    return value
+
+Demo(widgets.IntSlider(value={start}, min=0, max=10, description="n"), render, title="Démo")"""
+
+
+def _write_fixtures(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    ks = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    good = nbformat.v4.new_notebook(metadata={"kernelspec": ks})
+    tagged = nbformat.v4.new_code_cell("raise ValueError('erreur attendue')",
+                                       metadata={"tags": ["raises-exception"]})
+    good.cells = [nbformat.v4.new_markdown_cell("# Démo qui marche"),
+                  nbformat.v4.new_code_cell("import sys\nprint('sur stderr', file=sys.stderr)"),
+                  nbformat.v4.new_code_cell(_DEMO.format(body="f'carré : {value ** 2}'", start=10)),
+                  tagged,
+                  nbformat.v4.new_code_cell("print('la suite a tourné')")]
+    bad = nbformat.v4.new_notebook(metadata={"kernelspec": ks})
+    broken = _DEMO.replace("    print(", "    if value != 4:\n        raise ValueError('rappel cassé')\n    print(")
+    bad.cells = [nbformat.v4.new_code_cell(_DEMO.format(body="'toujours pareil'", start=3)),
+                 nbformat.v4.new_code_cell(broken.format(body="value", start=4)),
+                 nbformat.v4.new_code_cell("1 / 0"),
+                 nbformat.v4.new_code_cell("print('jamais exécutée')")]
+    nbformat.write(good, folder / "good.ipynb")
+    nbformat.write(bad, folder / "bad.ipynb")
+
+
+def test_harness_accepts_a_working_notebook(lab, browser):
+    report = run_notebook(browser, lab, "fixtures/good.ipynb")
+    assert_report_ok(report, lab)
+    assert report.expected_errors == [3]  # l'erreur étiquetée raises-exception est vue, tolérée
+    assert report.controls[0]["action"] == "curseur, touche ArrowLeft"  # curseur au maximum
+
+
+def test_harness_detects_errors_and_dead_controls(lab, browser):
+    report = run_notebook(browser, lab, "fixtures/bad.ipynb", change_timeout=5)
+    assert report.errors[0].startswith("cellule 2 ") and "ZeroDivisionError" in report.errors[0]
+    assert report.errors[1] == "cellules non exécutées (Run All interrompu ?) : [3]"
+    # l'erreur levée par un rappel, affichée dans la sortie du widget après le mouvement
+    assert report.errors[2].startswith("cellule 1 ") and "rappel cassé" in report.errors[2]
+    assert len(report.errors) == 3
+    assert report.widgets_visible > 0
+    assert [c["changed"] for c in report.controls] == [False, True]
+    with pytest.raises(AssertionError):
+        assert_report_ok(report, lab)
