@@ -364,6 +364,9 @@ def run_notebook(context, lab: Lab, rel: str, change_timeout: float = CHANGE_TIM
             report.controls.append(entry)
         # une erreur dans un rappel s'affiche dans la sortie du widget : on relit les cellules
         _collect_errors(page.evaluate(_CELL_STATE_JS), node, tolerated, report)
+        idle_by = time.monotonic() + 15  # capture plus lisible une fois le dernier rappel fini
+        while lab.kernel_state(rel) != "idle" and time.monotonic() < idle_by:
+            time.sleep(0.3)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         report.screenshot = SCREENSHOTS / (Path(rel).stem + ".png")
         page.screenshot(path=str(report.screenshot))
