@@ -32,6 +32,7 @@ from .masks import (
     make_permanent,
     prunable_modules,
     remove_masks,
+    set_masks,
     sparsity_report,
 )
 from .models import MLP, SmallCNN, build_model

@@ -276,6 +276,37 @@ def _detach_weight(module: nn.Module, *_args) -> None:
         object.__setattr__(module, "weight", module.weight.detach())
 
 
+def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown: bool = True) -> nn.Module:
+    """**Remplace** les masques (au lieu de les combiner) : permet la repousse (SET, RigL).
+
+    Une couche pas encore élaguée reçoit simplement le masque. Pour une couche élaguée,
+    le tampon ``weight_mask`` est écrasé ; avec ``zero_regrown``, les poids qui
+    repoussent (masque 0 → 1) repartent de 0 dans ``weight_orig`` (Evci et al., 2020).
+    Tout est vérifié avant de modifier le modèle.
+    """
+    if not isinstance(masks, Mapping):
+        raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
+    check_against_model(model, masks, "masks")
+    for n, m in masks.items():
+        if not torch.all((m == 0) | (m == 1)):
+            raise ValueError(f"masks[{n!r}] doit ne contenir que des 0 et des 1.")
+    modules = prunable_modules(model)
+    fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
+    apply_masks(model, fresh)
+    with torch.no_grad():
+        for n, m in masks.items():
+            module = modules[n]
+            if n in fresh:
+                continue
+            new = m.to(device=module.weight_mask.device, dtype=module.weight_mask.dtype)
+            if zero_regrown:
+                regrown = (new == 1) & (module.weight_mask == 0)
+                module.weight_orig[regrown] = 0.0
+            module.weight_mask.copy_(new)
+            object.__setattr__(module, "weight", (module.weight_orig * module.weight_mask).detach())
+    return model
+
+
 def remove_masks(model: nn.Module) -> nn.Module:
     """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire."""
     for m in prunable_modules(model).values():
