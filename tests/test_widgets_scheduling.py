@@ -1,0 +1,237 @@
+"""Widgets des notebooks 05 à 10 : chaque contrôle change vraiment le résultat."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+from course_lib import load_data, train_baseline  # noqa: E402
+from course_lib.schedules import cubic_schedule, linear_schedule  # noqa: E402
+from course_lib.scheduling import compare_pruning_criteria  # noqa: E402
+from course_lib.widgets import scheduling as W  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = load_data("digits", seed=0)
+    model = train_baseline(data, seed=0, progress=False)
+    return data, model
+
+
+def _params(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _unchanged(model, before):
+    return all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+# ----------------------------------------------------------------------------- 05
+
+def test_schedule_points_follow_the_library_functions():
+    t, s = W.schedule_points("cubic", 0.8, 4, start_step=3, frequency=2, total_steps=20)
+    assert list(t) == list(range(21))
+    assert s.tolist() == [cubic_schedule(int(i), 0.8, 3, 4, 2) for i in t]
+    _, lin = W.schedule_points("linear", 0.8, 4, start_step=3, frequency=2, total_steps=20)
+    assert lin.tolist() == [linear_schedule(int(i), 0.8, 3, 4, 2) for i in t]
+    with pytest.raises(ValueError, match="cubic"):
+        W.schedule_points("exp", 0.8, 4)
+
+
+def test_compounded_sparsity_falls_short_of_the_target():
+    assert W.compounded_sparsity(0.9, 1) == pytest.approx(0.9)
+    assert W.compounded_sparsity(0.9, 10) == pytest.approx(1 - 0.91**10)
+    assert W.compounded_sparsity(0.9, 10) < 0.9
+    with pytest.raises(ValueError, match="target"):
+        W.compounded_sparsity(1.2, 3)
+    with pytest.raises(ValueError, match="n_rounds"):
+        W.compounded_sparsity(0.5, 0)
+
+
+def test_schedule_demo_controls(record_property):
+    demo = W.schedule_demo(final_sparsity=0.9, n_steps=10)
+    first = demo.last_result
+    assert first["levels"][-1] == pytest.approx(0.9) and len(first["levels"]) == 11
+    # cubique : les premiers élagages retirent le plus
+    assert all(a >= b for a, b in zip(first["increments"], first["increments"][1:], strict=False))
+    demo.control.value = 0.94
+    assert demo.last_result["levels"][-1] == pytest.approx(0.94)
+    record_property("latency_05_target", demo.last_latency)
+    demo.controls[1].value = "linear"
+    inc = demo.last_result["increments"]
+    assert inc == pytest.approx([0.094] * 10)
+    demo.controls[2].value = 4
+    assert len(demo.last_result["levels"]) == 5 and demo.last_result["levels"][-1] == pytest.approx(0.94)
+
+
+# ----------------------------------------------------------------------------- 06
+
+@pytest.fixture(scope="module")
+def polishing(setup):
+    data, model = setup
+    before = _params(model)
+    traj = W.polishing_trajectories(model, data, sparsity=0.9, n_epochs=2)
+    assert _unchanged(model, before)
+    return traj
+
+
+def test_polishing_held_masks_keep_pruned_weights_at_zero(polishing):
+    assert polishing["n_pruned"] > 0
+    assert len(polishing["held"]) == len(polishing["naive"]) > 0
+    assert all(r["revived"] == 0 and r["momentum"] == 0 for r in polishing["held"])
+    # naïf : le momentum fait revivre des poids élagués entre deux ré-applications
+    assert max(r["revived"] for r in polishing["naive"]) > 0
+    assert max(r["momentum"] for r in polishing["naive"]) > 0
+    # le réseau « tenu » est toujours le réseau élagué : ses deux précisions coïncident
+    assert all(r["acc"] == r["acc_masked"] for r in polishing["held"])
+
+
+def test_polishing_demo_slider(setup, polishing, record_property):
+    data, model = setup
+    demo = W.polishing_demo(model, data, trajectories=polishing)
+    assert demo.last_result["step"] == 1
+    demo.control.value = demo.control.max
+    res = demo.last_result
+    assert res["step"] == demo.control.max
+    assert res["naive"] == polishing["naive"][-1] and res["held"] == polishing["held"][-1]
+    record_property("latency_06_step", demo.last_latency)
+
+
+# ----------------------------------------------------------------------------- 07
+
+@pytest.fixture(scope="module")
+def regrowth(setup):
+    data, model = setup
+    before = _params(model)
+    traj = W.regrowth_trajectories(model, data, sparsity=0.9, regrow_fraction=0.3, n_updates=3)
+    assert _unchanged(model, before)
+    return traj
+
+
+def test_regrowth_keeps_per_layer_counts_and_changes_the_mask(regrowth):
+    assert set(regrowth) == {"statique", "set", "rigl"}
+    for method, records in regrowth.items():
+        assert len(records) == 4
+        first = records[0]["active"]
+        for r in records:
+            assert r["active"] == first, method  # chaque couche garde son nombre de poids actifs
+            assert r["sparsity"] == pytest.approx(records[0]["sparsity"])
+    assert all(r["changed"] == 0 for r in regrowth["statique"])
+    for method in ("set", "rigl"):
+        assert regrowth[method][-1]["changed"] > 0
+        grown = regrowth[method][0]["grown"]
+        assert sum(grown.values()) > 0
+        # f(0) = 0,3 ; comptes tirés de la taille de chaque couche
+        for n, active in regrowth[method][0]["active"].items():
+            assert grown[n] == min(round(0.3 * active), grown[n]) and grown[n] <= round(0.3 * active)
+    # la fraction échangée décroît (cosinus de RigL)
+    fractions = [r["fraction"] for r in regrowth["rigl"][:-1]]
+    assert fractions == sorted(fractions, reverse=True) and fractions[0] == pytest.approx(0.3)
+
+
+def test_regrowth_demo_slider(setup, regrowth, record_property):
+    data, model = setup
+    demo = W.regrowth_demo(model, data, trajectories=regrowth)
+    assert demo.last_result["update"] == 0
+    demo.control.value = 2
+    assert demo.last_result["update"] == 2
+    assert demo.last_result["rigl"]["accuracy"] == regrowth["rigl"][2]["accuracy"]
+    record_property("latency_07_update", demo.last_latency)
+
+
+# ----------------------------------------------------------------------------- 08
+
+def test_comparison_demo_matches_the_library_and_moves(setup, record_property):
+    data, model = setup
+    before = _params(model)
+    results = W.comparison_table(model, data, sparsities=(0.5, 0.9), criteria=("magnitude", "gradient"),
+                                 n_batches=2)
+    assert _unchanged(model, before)
+    direct = compare_pruning_criteria(model, data.train, data.val, ("gradient", "magnitude"), sparsity=0.9,
+                                      fine_tune_epochs=1, n_batches=2)
+    for name in ("magnitude", "gradient"):
+        assert results[0.9].row(name)["accuracy"] == direct.row(name)["accuracy"]
+    demo = W.comparison_demo(model, data, results=results)
+    shown = demo.last_result
+    demo.control.value = 0.5 if shown["sparsity"] == 0.9 else 0.9
+    moved = demo.last_result
+    assert moved["sparsity"] != shown["sparsity"]
+    assert [r["sparsity"] for r in moved["table"]] != [r["sparsity"] for r in shown["table"]]
+    mat = moved["overlap"]
+    assert np.allclose(np.diag(mat), 1) and np.allclose(mat, mat.T) and (mat <= 1).all()
+    record_property("latency_08_sparsity", demo.last_latency)
+
+
+# ----------------------------------------------------------------------------- 09
+
+LINEAR_TABLE = W.AccuracyTable(np.array([0.0, 1.0]), np.array([0.95, 0.15]))  # −0,8 point par point de %
+
+
+def test_simulate_adaptive_corrected_reaches_target_when_accuracy_holds():
+    flat = W.AccuracyTable(np.array([0.0, 1.0]), np.array([0.9, 0.9]))
+    good = W.simulate_adaptive(flat, 0.02, target=0.9)
+    assert good[-1]["sparsity"] == 0.9 and all(h["ok"] for h in good)
+    assert all(h["sparsity"] <= 0.9 for h in good)
+    # le chapitre, lui, ne fait qu'approcher la cible
+    bad = W.simulate_adaptive(flat, 0.02, target=0.9, rule="chapter", max_rounds=30)
+    assert bad[-1]["sparsity"] < 0.9
+
+
+def test_simulate_adaptive_slows_down_after_a_violation_unlike_the_chapter():
+    good = W.simulate_adaptive(LINEAR_TABLE, 0.1, target=0.9, rollback=False)
+    steps = np.diff([0.0] + [h["sparsity"] for h in good])
+    first_violation = next(i for i, h in enumerate(good) if not h["ok"])
+    assert steps[first_violation + 1] < steps[first_violation]
+    # contre-exemple : la règle du chapitre prend alors un pas PLUS grand que son pas normal
+    s = 0.5
+    assert W.chapter_adaptive_rule(s, 0.9, violated=True) - s > W.chapter_adaptive_rule(s, 0.9, violated=False) - s
+    with pytest.raises(ValueError, match="rule"):
+        W.simulate_adaptive(LINEAR_TABLE, 0.1, rule="inverse")
+
+
+def test_adaptive_demo_budget_drives_the_trajectory(setup, record_property):
+    data, model = setup
+    demo = W.adaptive_demo(model, data, target=0.9, max_drop=0.02, table=LINEAR_TABLE)
+    small = demo.last_result
+    demo.control.value = 0.1
+    large = demo.last_result
+    assert large["max_drop"] == 0.1
+    assert large["kept"]["sparsity"] > small["kept"]["sparsity"]
+    # la sparsité retenue respecte le budget
+    for res in (small, large):
+        assert 0.95 - res["kept"]["accuracy"] <= res["max_drop"] + 1e-9
+    record_property("latency_09_budget", demo.last_latency)
+    demo.controls[1].value = False
+    assert demo.last_result["corrected"] != large["corrected"]
+
+
+def test_accuracy_table_is_measured_on_validation(setup):
+    data, model = setup
+    before = _params(model)
+    tab = W.accuracy_table(model, data, grid=[0.0, 0.99], fine_tune_steps=1)
+    assert _unchanged(model, before)
+    assert tab(0.0) > tab(0.99)
+    assert tab(0.495) == pytest.approx((tab(0.0) + tab(0.99)) / 2)
+
+
+# ----------------------------------------------------------------------------- 10
+
+def test_quiz_questions_give_feedback(record_property):
+    questions = W.quiz(n_rounds=3, per_round=0.3)
+    numeric, first_choice = questions[0], questions[1]
+    assert numeric.last_result["correct"] is False
+    numeric.control.value = 0.66
+    assert numeric.last_result["correct"] is True
+    record_property("latency_10_numeric", numeric.last_latency)
+    assert first_choice.last_result == {"choice": None, "correct": None}
+    options = first_choice.control.options[1:]
+    verdicts = []
+    for option in options:
+        first_choice.control.value = option
+        verdicts.append(first_choice.last_result["correct"])
+    assert verdicts.count(True) == 1
+    record_property("latency_10_choice", first_choice.last_latency)
+    with pytest.raises(ValueError, match="options"):
+        W.choice_question("?", ["a", "b"], "c", "")
