@@ -39,3 +39,18 @@ from .models import MLP, SmallCNN, build_model
 from .training import evaluate, fine_tune, set_seed, train, train_baseline
 
 __version__ = "0.1.0"
+
+from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs)
+    AdaptivePruningScheduler,
+    ComparisonResult,
+    EpochTrainer,
+    PruningScheduler,
+    RegrowthPruning,
+    adaptive_pruning,
+    compare_pruning_criteria,
+    cubic_schedule,
+    linear_schedule,
+    one_shot_schedule,
+    polish_pruning,
+    rigl_drop_fraction,
+)
