@@ -102,7 +102,10 @@ def make_criterion(criterion: str | Callable, loss_fn: Callable | None = None, d
             "ou une fonction model -> {nom: importance}."
         )
     if data_loader is None:
-        raise ValueError(f"Le critère {criterion!r} a besoin de données : passez data_loader=... (le jeu d'entraînement).")
+        raise ValueError(
+            f"Le critère {criterion!r} a besoin de données : passez le jeu d'entraînement "
+            "(data_loader=... ou train_loader=... selon la fonction)."
+        )
     check_loader(data_loader)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     if criterion == "gradient":
@@ -818,7 +821,8 @@ class ComparisonResult:
 
     Attributes:
         table: une ligne par critère : ``criterion``, ``accuracy`` (validation, après fine-tuning),
-            ``accuracy_pruned`` (juste après l'élagage), ``sparsity`` (atteinte), ``seconds``.
+            ``accuracy_pruned`` (juste après l'élagage), ``sparsity`` (atteinte, d'après les masques),
+            ``seconds`` (calcul de l'importance + élagage + fine-tuning).
         overlap: ``{(a, b): J}`` dans les deux sens, J = |P_a ∩ P_b| / |P_a ∪ P_b| (Jaccard des
             ensembles de poids élagués).
         masks: ``{critère: {nom: masque}}``.
