@@ -193,7 +193,7 @@ class StepRecorder:
         return total / len(self.loader)
 
 
-def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 6,
+def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 4,
                            lr: float = 0.05, seed: int = 0) -> dict:
     """Fait tourner ``polish_pruning`` deux fois sur des copies de ``model`` (masques tenus / naïfs).
 
@@ -212,7 +212,7 @@ def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epoc
     return out
 
 
-def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 6, lr: float = 0.05,
+def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 4, lr: float = 0.05,
                    seed: int = 0, trajectories: dict | None = None) -> Demo:
     """Curseur sur les pas de fine-tuning : poids élagués « revenus » (masques tenus vs naïfs).
 
@@ -236,13 +236,11 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
         ax1.set_xlabel("pas de SGD")
         ax1.set_ylabel("poids élagués ≠ 0")
         ax1.legend(fontsize=6)
-        ax2.plot(steps, [100 * r["acc"] for r in naive], color="tab:red", label="naïf, réseau entraîné")
-        ax2.plot(steps, [100 * r["acc_masked"] for r in naive], color="tab:red", ls=":",
-                 label="naïf, masque réappliqué")
-        ax2.plot(steps, [100 * r["acc"] for r in held], color="tab:green", label="masques tenus")
+        ax2.plot(steps, [r["pruned_abs"] for r in naive], color="tab:red", label="naïf")
+        ax2.plot(steps, [r["pruned_abs"] for r in held], color="tab:green", label="masques tenus")
         ax2.axvline(step, color="k", ls="--", lw=1)
         ax2.set_xlabel("pas de SGD")
-        ax2.set_ylabel("précision val (%)")
+        ax2.set_ylabel("|w| moyen, positions élaguées")
         ax2.legend(fontsize=6)
         for e in range(1, n // max(per_epoch, 1)):
             ax1.axvline(e * per_epoch + 0.5, color="0.85", lw=0.8)
@@ -250,7 +248,9 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
         print(f"pas {step} (époque {h['epoch'] + 1}) — poids élagués non nuls : naïf {v['revived']} / "
               f"{traj['n_pruned']}, tenus {h['revived']} ; momentum non nul aux positions élaguées : "
               f"naïf {v['momentum']}, tenus {h['momentum']}")
-        print(f"|w| moyen aux positions élaguées : naïf {v['pruned_abs']:.4f}, tenus {h['pruned_abs']:.4f}")
+        print(f"|w| moyen aux positions élaguées : naïf {v['pruned_abs']:.4f}, tenus {h['pruned_abs']:.4f} ; "
+              f"précision val du réseau entraîné : naïf {v['acc']:.1%} (masque réappliqué {v['acc_masked']:.1%}), "
+              f"tenus {h['acc']:.1%}")
         return {"step": step, "held": dict(h), "naive": dict(v)}
 
     return Demo(slider, render, names=["step"], title="Polishing : masques tenus ou réappliqués à la main")
@@ -259,7 +259,7 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
 # ============================================================================ 07 — repousse
 
 def regrowth_trajectories(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction: float = 0.3,
-                          n_updates: int = 10, steps_between: int | None = None, lr: float = 1e-3,
+                          n_updates: int = 8, steps_between: int | None = None, lr: float = 1e-3,
                           n_batches: int = 4, seed: int = 0, scope: str = "global") -> dict:
     """Entraîne trois copies élaguées de ``model`` : statique, SET, RigL (Adam, graine fixe).
 
@@ -318,7 +318,7 @@ REGROWTH_COLORS = {"statique": "0.5", "set": "tab:orange", "rigl": "tab:blue"}
 
 
 def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction: float = 0.3,
-                  n_updates: int = 10, seed: int = 0, trajectories: dict | None = None) -> Demo:
+                  n_updates: int = 8, seed: int = 0, trajectories: dict | None = None) -> Demo:
     """Curseur sur les mises à jour : précision et part du masque changée, SET vs RigL vs statique.
 
     ``last_result`` : les relevés des trois méthodes à la mise à jour choisie.
