@@ -146,9 +146,14 @@ def grade_one(sub: Submission, exercise: Exercise, source, release, limits: Limi
         executed = job / "executed.ipynb"
         nb = nbformat.read(executed, as_version=4) if executed.exists() else prepared.nb
         _score(nb, grade_cells, result, status)
-        if any(c.reason.startswith("TimeoutError") or "Timeout" in c.reason for c in result.cells):
+        interrupted = [i for i, c in enumerate(nb.cells) if i > 0 and any(
+            o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
+            for o in c.get("outputs", []))]
+        if interrupted:  # nbclient interrompt le noyau quand une cellule dépasse son délai
             if "delai_depasse" not in result.flags:
                 result.flags.append("delai_depasse")
+            result.notes.append(f"Cellule(s) n° {', '.join(map(str, interrupted))} interrompue(s) "
+                                f"après {limits.cell_timeout:g} s (délai par cellule).")
         denied = _read_audit(job / "audit.log")
         if denied:
             result.flags.append("ecriture_refusee")
@@ -172,7 +177,7 @@ def _zero(cell, reason: str) -> CellResult:
 
 def _run_worker(job: Path, limits: Limits) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "course_lib.grading.worker", str(job)],
+        [sys.executable, str(Path(__file__).with_name("worker.py")), str(job)],
         stdout=subprocess.DEVNULL, stderr=(job / "worker.log").open("wb"), start_new_session=True,
     )
     try:

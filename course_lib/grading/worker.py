@@ -1,6 +1,7 @@
 """Processus de travail : exécute UN notebook préparé dans un noyau neuf (``nbclient``).
 
-Lancé par ``grader`` comme ``python -m course_lib.grading.worker DOSSIER_DU_TRAVAIL`` :
+Lancé par ``grader`` comme ``python .../worker.py DOSSIER_DU_TRAVAIL`` (par son chemin, sans
+importer ``course_lib`` ni donc PyTorch : le processus démarre vite et reste léger) :
 
 - ``DOSSIER/job.json`` : ``{"cell_timeout": s, "memory_mb": m}`` ;
 - ``DOSSIER/input.ipynb`` : le notebook préparé (``prepare.merge``) ;
@@ -9,15 +10,15 @@ Lancé par ``grader`` comme ``python -m course_lib.grading.worker DOSSIER_DU_TRA
   le processus est tué), ``DOSSIER/kernel.pid`` (pour que le parent puisse tuer le noyau) et,
   à la fin, ``DOSSIER/status.json`` (``{"status": ..., "message": ...}``).
 
-Limite mémoire : ``RLIMIT_AS`` (espace d'adressage) posée sur ce processus avant le lancement du
-noyau, qui en hérite. C'est de la mémoire VIRTUELLE : PyTorch seul en réserve ~3,5 Go.
+Limite mémoire : ``RLIMIT_AS`` (espace d'adressage) posée par le lanceur du noyau
+(``limited_kernel``, déclaré comme noyau ``course-grade-python3`` dans ``DOSSIER/share``) : elle ne
+touche que le noyau. C'est de la mémoire VIRTUELLE : PyTorch seul en réserve ~3,5 Go.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
@@ -39,9 +40,24 @@ def kernel_env(job: Path) -> dict[str, str]:
         "IPYTHONDIR": str(work / ".ipython"), "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2",
         "JUPYTER_RUNTIME_DIR": str(job / "runtime"), "MPLBACKEND": "Agg",
-        "COURSE_GRADE_AUDIT_LOG": str(job / "audit.log"),
+        "COURSE_GRADE_AUDIT_LOG": str(job / "audit.log"), "JUPYTER_PATH": str(job / "share"),
     })
     return env
+
+
+KERNEL_NAME = "course-grade-python3"
+
+
+def write_kernelspec(job: Path, memory_mb: int | None) -> None:
+    """Déclare le noyau limité (même Python que ce processus) dans ``job/share``."""
+    spec = job / "share" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    _write_json(spec / "kernel.json", {
+        "argv": [sys.executable, str(Path(__file__).with_name("limited_kernel.py")), "-f",
+                 "{connection_file}"],
+        "display_name": "Python 3 (notation)", "language": "python",
+        "env": {"COURSE_GRADE_MEMORY_MB": str(memory_mb or "")},
+    })
 
 
 def run(job: Path) -> dict:
@@ -52,10 +68,7 @@ def run(job: Path) -> dict:
     params = json.loads((job / "job.json").read_text(encoding="utf-8"))
     os.environ.clear()
     os.environ.update(kernel_env(job))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if params.get("memory_mb"):
-        limit = int(params["memory_mb"]) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    write_kernelspec(job, params.get("memory_mb"))
     nb = nbformat.read(job / "input.ipynb", as_version=4)
     executed = job / "executed.ipynb"
 
@@ -65,7 +78,7 @@ def run(job: Path) -> dict:
         os.replace(tmp, executed)
 
     client = NotebookClient(
-        nb, timeout=params["cell_timeout"], kernel_name="python3", allow_errors=True,
+        nb, timeout=params["cell_timeout"], kernel_name=KERNEL_NAME, allow_errors=True,
         interrupt_on_timeout=True, record_timing=False, startup_timeout=120,
         resources={"metadata": {"path": str(job / "work")}}, on_cell_executed=save,
     )
