@@ -1,0 +1,171 @@
+"""course-grade sur les vrais exercices : tous les points pour les solutions, zéro pour les
+notebooks distribués, note partielle attendue pour le scheduler du chapitre ; et accord avec
+``nbgrader generate_assignment`` + ``nbgrader autograde`` sur les mêmes soumissions."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading import samples
+from course_lib.grading.exercises import find_exercises
+from course_lib.grading.generate import make_student_notebook, nbgrader_config_text
+from course_lib.grading.grader import Limits, grade_folder
+
+EXERCISES = find_exercises()
+
+# Le scheduler adaptatif du chapitre 8.5, tel quel (classe renommée comme l'exige l'énoncé) :
+# après un dépassement du budget il prend la moitié du chemin restant, plus que son pas normal.
+CHAPTER_SCHEDULER = '''
+class AdaptiveScheduler:
+    def __init__(self, initial_sparsity=0.0, target_sparsity=0.9,
+                 max_accuracy_drop=0.02):
+        self.current_sparsity = initial_sparsity
+        self.target_sparsity = target_sparsity
+        self.max_drop = max_accuracy_drop
+        self.baseline_accuracy = None
+
+    def should_prune_more(self, current_accuracy):
+        if self.baseline_accuracy is None:
+            self.baseline_accuracy = current_accuracy
+            return True
+        accuracy_drop = self.baseline_accuracy - current_accuracy
+        if accuracy_drop < self.max_drop:
+            return True
+        else:
+            return False
+
+    def get_next_sparsity(self, current_accuracy):
+        if not self.should_prune_more(current_accuracy):
+            increment = (self.target_sparsity - self.current_sparsity) * 0.5
+        else:
+            increment = (self.target_sparsity - self.current_sparsity) / 10
+        self.current_sparsity = min(
+            self.current_sparsity + increment,
+            self.target_sparsity
+        )
+        return self.current_sparsity
+'''
+# Ce que le scheduler du chapitre doit rater : il n'atteint jamais la cible, et il accélère.
+CHAPTER_MUST_FAIL = {"test_cible_atteinte", "test_ralentit"}
+
+
+def _sources():
+    return {ex_id: nbformat.read(ex.source, as_version=4) for ex_id, ex in EXERCISES.items()}
+
+
+def made_up_submissions() -> dict[tuple[str, str], object]:
+    """(élève, exercice) -> notebook : alice répond tout, bob rend les notebooks distribués,
+    carol colle le scheduler du chapitre."""
+    subs = {}
+    for ex_id, src in _sources().items():
+        subs[("alice", ex_id)] = samples.filled(src)
+        subs[("bob", ex_id)] = samples.untouched(src)
+    subs[("carol", "8.5.2")] = samples.filled(_sources()["8.5.2"], {"scheduler": CHAPTER_SCHEDULER})
+    return subs
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("real")
+    folder = base / "subs"
+    folder.mkdir()
+    for (student, ex_id), nb in made_up_submissions().items():
+        nbformat.write(nb, folder / f"{student}_{ex_id}.ipynb")
+    out = base / "grades.csv"
+    grade_folder(folder, out, workers=2, limits=Limits(cell_timeout=120))
+    rows = {(r["student"], r["exercise"]): r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    return rows, base
+
+
+def test_solutions_get_full_marks(graded):
+    rows, _ = graded
+    for ex_id in EXERCISES:
+        r = rows[("alice", ex_id)]
+        assert r["score"] == r["max_score"] and float(r["max_score"]) > 0, r
+        assert r["status"] == "ok" and r["failed"] == "", r
+    assert rows[("alice", "8.5.1")]["manual_points"] == "2"  # l'analyse rédigée, à corriger
+
+
+def test_untouched_student_notebooks_get_zero(graded):
+    rows, base = graded
+    for ex_id in EXERCISES:
+        r = rows[("bob", ex_id)]
+        assert r["score"] == "0" and r["status"] == "ok", r
+        assert r["manual_points"] == "0"  # « VOTRE RÉPONSE ICI » non modifié : 0 d'office
+    assert "réponse pas encore écrite" in (base / "feedback" / "bob.md").read_text(encoding="utf-8")
+
+
+def test_chapter_scheduler_gets_the_expected_partial_score(graded):
+    rows, base = graded
+    r = rows[("carol", "8.5.2")]
+    assert set(r["failed"].split()) == CHAPTER_MUST_FAIL, r
+    src = _sources()["8.5.2"]
+    lost = sum(c.metadata.nbgrader["points"] for c in src.cells
+               if c.metadata.get("nbgrader", {}).get("grade_id") in CHAPTER_MUST_FAIL)
+    assert 0 < float(r["score"]) == float(r["max_score"]) - lost, r
+    text = (base / "feedback" / "carol.md").read_text(encoding="utf-8")
+    assert "test_ralentit" in text and "il faut ralentir" in text
+
+
+@pytest.mark.slow
+def test_agreement_with_real_nbgrader(graded, tmp_path):
+    """nbgrader generate_assignment + autograde dans un cours temporaire : mêmes notes."""
+    rows, _ = graded
+    bin_dir = Path(sys.executable).parent
+    nbgrader = shutil.which("nbgrader", path=str(bin_dir))
+    assert nbgrader, "nbgrader manque : pip install -e .[dev] (ou .[instructor])"
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter")}
+    course = tmp_path / "course"
+    (course / "source" / "ps1").mkdir(parents=True)
+    for ex in EXERCISES.values():
+        shutil.copy(ex.source, course / "source" / "ps1" / ex.filename)
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        "c.CourseDirectory.course_id = 'cours85'\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
+        "c.ExecutePreprocessor.timeout = 300\n" + nbgrader_config_text(), encoding="utf-8")
+
+    def run(*args):
+        proc = subprocess.run([nbgrader, *args], cwd=course, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+    run("generate_assignment", "ps1", "--force")
+    # nbgrader fabrique les mêmes notebooks élèves (hors étiquettes raises-exception ajoutées)
+    for ex_id, src in _sources().items():
+        ours = make_student_notebook(src)
+        theirs = nbformat.read(course / "release" / "ps1" / EXERCISES[ex_id].filename, as_version=4)
+        for cell in ours.cells:
+            tags = [t for t in cell.metadata.pop("tags", []) if t != "raises-exception"]
+            if tags:
+                cell.metadata["tags"] = tags
+        assert [(c.source, c.metadata) for c in ours.cells] == [
+            (c.source, c.metadata) for c in theirs.cells], ex_id
+
+    subs = made_up_submissions()
+    for student in sorted({s for s, _ in subs}):
+        run("db", "student", "add", student)
+    for (student, ex_id), nb in subs.items():
+        dest = course / "submitted" / student / "ps1" / EXERCISES[ex_id].filename
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(copy.deepcopy(nb), dest)
+    run("autograde", "ps1", "--force")
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        theirs = {(student, ex_id): gb.find_submission_notebook(
+            EXERCISES[ex_id].filename[:-len(".ipynb")], "ps1", student).score for student, ex_id in subs}
+    ours = {key: float(rows[key]["score"]) for key in subs}
+    assert ours == theirs
