@@ -255,7 +255,7 @@ def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
             counts[name] = counts.get(name, 0) + output.numel() // output.shape[1]
         return hook
 
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # mode de CHAQUE sous-module, pas seulement du modèle
     handles = [m.register_forward_hook(make_hook(n)) for n, m in targets.items()]
     try:
         model.eval()
@@ -265,7 +265,8 @@ def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        for m, training in modes.items():
+            m.training = training
     return {n: (zeros[n] / counts[n]).float() for n in targets if n in zeros}
 
 
