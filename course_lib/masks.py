@@ -15,6 +15,7 @@ sont élagables : jamais les biais ni la BatchNorm.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,11 @@ def _check_importance(importance) -> dict[str, torch.Tensor]:
 def check_against_model(model: nn.Module, tensors: Mapping[str, torch.Tensor], what: str = "masks") -> None:
     """Vérifie que les noms et les formes de ``tensors`` correspondent aux poids élagables du modèle."""
     modules = prunable_modules(model)
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"{what} doit être un dictionnaire {{nom du poids: tenseur}} ; reçu {type(tensors).__name__}.")
+    for n, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{what}[{n!r}] doit être un tenseur ; reçu {type(t).__name__}.")
     unknown = sorted(set(tensors) - set(modules))
     if unknown:
         raise KeyError(
@@ -230,6 +236,7 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
         raise ValueError(
             f"criterion doit valoir 'magnitude' ou être une fonction model -> {{nom: scores}} ; reçu {criterion!r}."
         )
+    importance = _check_importance(importance)
     check_against_model(model, importance, "importance")
     if keep_pruned:
         current = get_masks(model)
@@ -251,9 +258,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Modul
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
     check_against_model(model, masks, "masks")
-    for n, m in masks.items():
-        if not torch.all((m == 0) | (m == 1)):
-            raise ValueError(f"masks[{n!r}] doit ne contenir que des 0 et des 1.")
+    _check_binary(masks)
     modules = prunable_modules(model)
     for n, m in masks.items():
         module = modules[n]
@@ -262,6 +267,16 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Modul
         if _detach_weight not in module._forward_hooks.values():
             module.register_forward_hook(_detach_weight)
     return model
+
+
+def _check_binary(masks: Mapping[str, torch.Tensor]) -> None:
+    for n, m in masks.items():
+        bad = m[(m != 0) & (m != 1)]
+        if bad.numel():
+            raise ValueError(
+                f"masks[{n!r}] doit ne contenir que des 0 et des 1 ; reçu aussi {bad.flatten()[0].item()!r} "
+                f"({bad.numel()} valeur(s) hors de {{0, 1}})."
+            )
 
 
 def _detach_weight(module: nn.Module, *_args) -> None:
@@ -287,9 +302,7 @@ def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown:
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
     check_against_model(model, masks, "masks")
-    for n, m in masks.items():
-        if not torch.all((m == 0) | (m == 1)):
-            raise ValueError(f"masks[{n!r}] doit ne contenir que des 0 et des 1.")
+    _check_binary(masks)
     modules = prunable_modules(model)
     fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
     apply_masks(model, fresh)
@@ -326,11 +339,26 @@ def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
 
     Les masques sont d'abord posés (pour créer ``weight_orig``/``weight_mask``), puis tout est chargé.
     """
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(f"state_dict doit être un dictionnaire ; reçu {type(state_dict).__name__}.")
     masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("weight_mask")}
-    fresh = {n: m for n, m in masks.items() if not is_pruned(prunable_modules(model)[n])}
     check_against_model(model, masks, "state_dict (masques)")
+    modules = prunable_modules(model)
+    fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
+    # Essai sur une copie : si le state_dict ne convient pas, le modèle reste intact.
+    trial = apply_masks(copy.deepcopy(model), fresh)
+    try:
+        trial.load_state_dict(state_dict)
+    except RuntimeError as err:
+        raise ValueError(
+            f"state_dict incompatible avec le modèle {type(model).__name__} (attendu : les clés et les "
+            f"formes de son state_dict, masques compris) ; reçu : {err}"
+        ) from err
     apply_masks(model, fresh)
     model.load_state_dict(state_dict)
+    for module in modules.values():  # ``weight`` à jour sans attendre la prochaine passe avant
+        if is_pruned(module):
+            object.__setattr__(module, "weight", (module.weight_orig * module.weight_mask).detach())
     return model
 
 
