@@ -210,7 +210,7 @@ def approximate_hessian_diag(model: nn.Module, loss_fn, data_loader, method: str
         for xc, yc in zip(x.split(chunk_size), y.split(chunk_size), strict=True):
             g = per_sample_gradients(dense, loss_fn, xc, yc)
             for n in acc:
-                acc[n] += (g[n] ** 2).sum(dim=0)
+                acc[n] += g[n].square_().sum(dim=0)  # en place : pas de second tampon (B, *forme)
             count += len(yc)
     return {n: a / count for n, a in acc.items()}
 
