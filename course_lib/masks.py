@@ -406,7 +406,13 @@ class SparsityReport:
 
 
 def sparsity_report(model: nn.Module) -> SparsityReport:
-    """Compte les poids effectifs nuls de chaque couche élagable (biais exclus)."""
+    """Compte les poids effectifs nuls de chaque couche élagable (biais exclus).
+
+    On compte les valeurs du poids effectif w = w_orig ⊙ m, pas les zéros des masques : un poids
+    réactivé par la repousse (``set_masks``) repart de 0 et compte donc comme nul tant que
+    l'entraînement ne l'a pas fait bouger. Pour la sparsité *des masques*, utilisez
+    ``get_masks`` (ce que fait ``RegrowthPruning.current_sparsity``).
+    """
     return SparsityReport(
         [LayerSparsity(n, int((w == 0).sum()), w.numel()) for n, w in get_weights(model).items()]
     )

@@ -1,15 +1,24 @@
 """Widgets des notebooks 00 à 04 : chaque contrôle change vraiment le résultat."""
 
 import copy
+import dataclasses
 
 import matplotlib
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 matplotlib.use("Agg")
 
-from course_lib import apply_masks, compute_gradient_salience, evaluate, load_data, train_baseline  # noqa: E402
+from course_lib import (  # noqa: E402
+    apply_masks,
+    compute_gradient_salience,
+    create_masks_from_importance,
+    evaluate,
+    load_data,
+    train_baseline,
+)
 from course_lib.widgets import criteria as W  # noqa: E402
 
 
@@ -96,6 +105,18 @@ def test_gradient_demo(setup, record_property):
     demo.controls[1].value = "layer"
     assert demo.last_result["accuracies"] != res["accuracies"]
     record_property("latency_s", demo.last_latency)
+
+
+def test_gradient_demo_shows_the_accuracy_of_each_pruned_model(setup):
+    data, model = setup
+    ordered = dataclasses.replace(data, train=DataLoader(data.train.dataset, batch_size=64))  # mêmes lots
+    demo = W.gradient_demo(model, ordered, value=0.9)
+    demo.controls[1].value = "layer"
+    scores = W.gradient_scores(model, ordered.train)
+    for criterion, acc in demo.last_result["accuracies"].items():
+        pruned = copy.deepcopy(model)
+        apply_masks(pruned, create_masks_from_importance(scores[criterion], 0.9, scope="layer"))
+        assert acc == pytest.approx(evaluate(pruned, data.val), abs=1e-6), criterion
 
 
 def test_chapter_gradient_salience_differs_from_mean_gradient(setup):

@@ -252,7 +252,8 @@ def gradient_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT_
 
     def render(sparsity, scope):
         masks = {c: _quiet_masks(s, sparsity, scope)[0] for c, s in scores.items()}
-        accuracies = {c: evaluator.accuracy(m) for c, m in masks.items()}
+        position = list(sparsities).index(sparsity)  # précisions déjà mesurées pour les courbes
+        accuracies = {c: curve[position] for c, curve in curves[scope].items()}
         ref = torch.cat([m.flatten() for m in masks[reference].values()]) == 0
         overlap = {}
         for c, m in masks.items():

@@ -1,0 +1,128 @@
+"""Réactivité des widgets : temps de construction de chaque démo et latence de chaque contrôle.
+
+Chaque démo est construite comme dans son notebook (CNN du cours entraîné sur *digits*, graine 0),
+puis chaque contrôle parcourt ses valeurs (toutes les options d'un menu ou d'un curseur à
+options, jusqu'à ``MAX_VALUES`` positions d'un curseur numérique, les deux états d'une case),
+et revient à sa valeur de départ. La latence est le temps du rappel ``Demo.refresh`` : calcul,
+dessin et rendu PNG des figures (``plt.show`` est remplacé ici par ce que fait le backend
+*inline* de Jupyter : un ``savefig`` PNG par figure ouverte). Le transport vers le navigateur
+n'est pas compté. Objectif : médiane < 0,2 s et maximum < 0,5 s par démo (« répond tout de suite »).
+
+    .venv/bin/python -m benchmarks.bench_widgets
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+MAX_VALUES = 8
+GOAL_MEDIAN, GOAL_MAX = 0.2, 0.5
+
+
+def _inline_show(*_args, **_kwargs) -> None:
+    """Ce que fait ``plt.show`` sous le backend inline : un PNG par figure ouverte."""
+    for num in plt.get_fignums():
+        plt.figure(num).savefig(io.BytesIO(), format="png")
+
+
+def control_values(control) -> list:
+    """Les valeurs que parcourt un contrôle (sans sa valeur de départ)."""
+    start = control.value
+    options = getattr(control, "options", None)
+    if options:
+        values = [o[1] if isinstance(o, tuple) else o for o in options]
+        if len(values) > MAX_VALUES:
+            step = (len(values) - 1) / (MAX_VALUES - 1)
+            values = [values[round(i * step)] for i in range(MAX_VALUES)]
+    elif isinstance(start, bool):
+        values = [not start]
+    elif hasattr(control, "min") and hasattr(control, "max"):
+        lo, hi = control.min, control.max
+        values = [lo + (hi - lo) * i / (MAX_VALUES - 1) for i in range(MAX_VALUES)]
+        if isinstance(start, int):
+            values = sorted({round(v) for v in values})
+    else:
+        return []
+    return [v for v in values if v != start]
+
+
+def cycle(demo) -> list[float]:
+    """Latences (s) de chaque changement de valeur, contrôle par contrôle ; l'état final = l'initial."""
+    latencies = []
+    for control in demo.controls:
+        start = control.value
+        for value in [*control_values(control), start]:
+            before = demo.renders
+            control.value = value
+            if demo.renders > before:
+                latencies.append(demo.last_latency)
+    return latencies
+
+
+def builders() -> dict[str, Callable[[], list]]:
+    """Pour chaque notebook, une fonction qui construit ses démos comme le notebook le fait."""
+    from course_lib import load_data, train_baseline
+    from course_lib.widgets import criteria as c
+    from course_lib.widgets import scheduling as s
+
+    data = load_data("digits", seed=0)
+    model = train_baseline(data, seed=0, progress=False)
+    return {
+        "00 introduction (mask_demo)": lambda: [c.mask_demo(model, data)],
+        "01 magnitude": lambda: [c.magnitude_demo(model, data)],
+        "02 gradient": lambda: [c.gradient_demo(model, data)],
+        "03 second ordre": lambda: [c.second_order_demo(model, data)],
+        "04 APoZ": lambda: [c.apoz_demo(model, data)],
+        "05 schedules": lambda: [s.schedule_demo()],
+        "06 polishing": lambda: [s.polishing_demo(model, data, seed=0)],
+        "07 regrowth": lambda: [s.regrowth_demo(model, data, seed=0)],
+        "08 comparaison": lambda: [s.comparison_demo(model, data, sparsities=(0.5, 0.8, 0.9, 0.95), seed=0)],
+        "09 adaptatif": lambda: [s.adaptive_demo(model, data, target=0.95, max_drop=0.02, seed=0)],
+        "10 quiz": lambda: s.quiz(),
+    }
+
+
+def run() -> list[dict]:
+    import torch
+
+    previous_show = plt.show
+    plt.show = _inline_show
+    rows = []
+    try:
+        for name, build in builders().items():
+            torch.manual_seed(0)
+            start = time.perf_counter()
+            demos = build()
+            built = time.perf_counter() - start
+            latencies = [t for d in demos for t in cycle(d)]
+            if not latencies:
+                raise RuntimeError(f"{name} : aucun contrôle n'a redessiné la sortie.")
+            med, worst = statistics.median(latencies), max(latencies)
+            verdict = "atteint" if med < GOAL_MEDIAN and worst < GOAL_MAX else "NON atteint"
+            rows.append({"name": f"{name} : construction", "value": round(built, 2), "unit": "s",
+                         "detail": "calculs faits une fois à l'affichage (entraînements, tables), premier rendu compris"})
+            rows.append({"name": f"{name} : latence d'un contrôle (médiane)", "value": round(med * 1000),
+                         "unit": "ms", "detail": f"{len(latencies)} changements, {len(demos[0].controls)} contrôle(s)"
+                         f" ; max {worst * 1000:.0f} ms ; objectif médiane < {GOAL_MEDIAN * 1000:.0f} ms et "
+                         f"max < {GOAL_MAX * 1000:.0f} ms : {verdict}"})
+    finally:
+        plt.show = previous_show
+        plt.close("all")
+    return rows
+
+
+if __name__ == "__main__":
+    t = time.perf_counter()
+    for row in run():
+        print(json.dumps(row, ensure_ascii=False))
+    print(f"# {time.perf_counter() - t:.0f} s au total")
