@@ -13,6 +13,7 @@ n'est pas compté. Objectif : médiane < 0,2 s et maximum < 0,5 s par démo (« 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import statistics
@@ -56,16 +57,16 @@ def control_values(control) -> list:
     return [v for v in values if v != start]
 
 
-def cycle(demo) -> list[float]:
-    """Latences (s) de chaque changement de valeur, contrôle par contrôle ; l'état final = l'initial."""
-    latencies = []
-    for control in demo.controls:
+def cycle(demo) -> dict[str, list[float]]:
+    """Latences (s) de chaque changement de valeur, par contrôle ; l'état final = l'initial."""
+    latencies = {}
+    for name, control in zip(demo.names, demo.controls, strict=True):
         start = control.value
         for value in [*control_values(control), start]:
             before = demo.renders
             control.value = value
             if demo.renders > before:
-                latencies.append(demo.last_latency)
+                latencies.setdefault(name, []).append(demo.last_latency)
     return latencies
 
 
@@ -104,17 +105,24 @@ def run() -> list[dict]:
             start = time.perf_counter()
             demos = build()
             built = time.perf_counter() - start
-            latencies = [t for d in demos for t in cycle(d)]
-            if not latencies:
-                raise RuntimeError(f"{name} : aucun contrôle n'a redessiné la sortie.")
-            med, worst = statistics.median(latencies), max(latencies)
-            verdict = "atteint" if med < GOAL_MEDIAN and worst < GOAL_MAX else "NON atteint"
             rows.append({"name": f"{name} : construction", "value": round(built, 2), "unit": "s",
-                         "detail": "calculs faits une fois à l'affichage (entraînements, tables), premier rendu compris"})
-            rows.append({"name": f"{name} : latence d'un contrôle (médiane)", "value": round(med * 1000),
-                         "unit": "ms", "detail": f"{len(latencies)} changements, {len(demos[0].controls)} contrôle(s)"
-                         f" ; max {worst * 1000:.0f} ms ; objectif médiane < {GOAL_MEDIAN * 1000:.0f} ms et "
-                         f"max < {GOAL_MAX * 1000:.0f} ms : {verdict}"})
+                         "detail": "calculs faits une fois à l'affichage (tables, trajectoires), premier rendu compris"})
+            per_control: dict[str, list[float]] = {}
+            for demo in demos:  # le quiz : une Demo par question, regroupées
+                with contextlib.redirect_stdout(io.StringIO()):  # hors noyau, les print iraient au terminal
+                    measured = cycle(demo)
+                for control, latencies in measured.items():
+                    key = f"« {control} »" if len(demos) == 1 else f"réponse ({len(demos)} questions)"
+                    per_control.setdefault(key, []).extend(latencies)
+            if not per_control:
+                raise RuntimeError(f"{name} : aucun contrôle n'a redessiné la sortie.")
+            for control, latencies in per_control.items():
+                med, worst = statistics.median(latencies), max(latencies)
+                verdict = "atteint" if med < GOAL_MEDIAN and worst < GOAL_MAX else "NON atteint"
+                rows.append({"name": f"{name} : contrôle {control}", "value": round(med * 1000),
+                             "unit": "ms (médiane)",
+                             "detail": f"{len(latencies)} changements, max {worst * 1000:.0f} ms ; objectif "
+                             f"médiane < {GOAL_MEDIAN * 1000:.0f} ms, max < {GOAL_MAX * 1000:.0f} ms : {verdict}"})
     finally:
         plt.show = previous_show
         plt.close("all")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import LOADER_CALLS, LOSS
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
@@ -15,7 +16,6 @@ from course_lib.criteria import (
     compute_apoz,
     compute_gradient_salience,
     compute_gradients,
-    compute_obd_saliency,
 )
 from course_lib.masks import (
     apply_masks,
@@ -28,7 +28,6 @@ from course_lib.masks import (
 )
 from course_lib.models import SmallCNN
 
-LOSS = nn.CrossEntropyLoss()
 FRENCH = ("doit", "reçu", "attendu", "aucun", "vide", "forme", "contient")
 
 
@@ -120,23 +119,13 @@ EMPTY_LOADERS = {
                                      batch_size=4),
     "generator": _empty_generator,
 }
-CALLS = {
-    "compute_gradients": lambda m, ld: compute_gradients(m, LOSS, ld),
-    "salience": lambda m, ld: compute_gradient_salience(m, LOSS, ld),
-    "salience_squared": lambda m, ld: compute_gradient_salience(m, LOSS, ld, variant="squared"),
-    "fisher": lambda m, ld: approximate_hessian_diag(m, LOSS, ld),
-    "squared_batch_mean": lambda m, ld: approximate_hessian_diag(m, LOSS, ld, method="squared_batch_mean"),
-    "obd": lambda m, ld: compute_obd_saliency(m, LOSS, ld),
-    "apoz": lambda m, ld: compute_apoz(m, ld),
-    "apoz_importance": lambda m, ld: apoz_importance(m, ld),
-}
 
 
 @pytest.mark.parametrize("loader", list(EMPTY_LOADERS))
-@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize("call", list(LOADER_CALLS))
 def test_empty_loader(call, loader):
     model = make_model(pruned=True)
-    check_error(lambda: CALLS[call](model, EMPTY_LOADERS[loader]()), model, ValueError, "lot")
+    check_error(lambda: LOADER_CALLS[call](model, EMPTY_LOADERS[loader]()), model, ValueError, "lot")
 
 
 @pytest.mark.parametrize("call", ["compute_gradients", "fisher", "apoz"])

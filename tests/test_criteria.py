@@ -7,6 +7,7 @@ import copy
 
 import pytest
 import torch
+from conftest import LOADER_CALLS, LOSS
 from scipy.stats import spearmanr
 from torch import nn
 
@@ -25,8 +26,6 @@ from course_lib.criteria import (
 from course_lib.data import load_data
 from course_lib.masks import apply_masks, create_masks, prunable_modules, remove_masks
 from course_lib.models import SmallCNN
-
-LOSS = nn.CrossEntropyLoss()
 
 
 @pytest.fixture(scope="module")
@@ -319,17 +318,7 @@ def _assert_same(before, after):
         assert before[key] == after[key], key
 
 
-COMPUTES = {
-    "compute_gradients": lambda m, ld: compute_gradients(m, LOSS, ld),
-    "salience_abs": lambda m, ld: compute_gradient_salience(m, LOSS, ld),
-    "salience_squared": lambda m, ld: compute_gradient_salience(m, LOSS, ld, variant="squared"),
-    "fisher": lambda m, ld: approximate_hessian_diag(m, LOSS, ld),
-    "squared_batch_mean": lambda m, ld: approximate_hessian_diag(m, LOSS, ld, method="squared_batch_mean"),
-    "obd": lambda m, ld: compute_obd_saliency(m, LOSS, ld),
-    "apoz": lambda m, ld: compute_apoz(m, ld),
-    "apoz_importance": lambda m, ld: apoz_importance(m, ld),
-    "create_masks": lambda m, ld: create_masks(m, 0.7),
-}
+COMPUTES = {**LOADER_CALLS, "create_masks": lambda m, ld: create_masks(m, 0.7)}
 
 
 @pytest.mark.parametrize("pruned", [False, True], ids=["dense", "pruned"])

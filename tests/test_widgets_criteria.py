@@ -11,31 +11,20 @@ from torch.utils.data import DataLoader
 
 matplotlib.use("Agg")
 
+from conftest import param_snapshot  # noqa: E402
+
 from course_lib import (  # noqa: E402
     apply_masks,
     compute_gradient_salience,
     create_masks_from_importance,
     evaluate,
-    load_data,
-    train_baseline,
 )
 from course_lib.widgets import criteria as W  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def setup():
-    data = load_data("digits", seed=0)
-    model = train_baseline(data, seed=0, progress=False)
-    return data, model
-
-
-def _params(model):
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
-
-
 def test_masked_evaluator_matches_apply_masks_and_leaves_model_alone(setup):
     data, model = setup
-    before = _params(model)
+    before = param_snapshot(model)
     ev = W.MaskedEvaluator(model, data.val)
     assert ev.accuracy() == pytest.approx(evaluate(model, data.val))
     masks = {"classifier.1.weight": (torch.rand(64, 512, generator=torch.Generator().manual_seed(1)) > 0.7).float()}

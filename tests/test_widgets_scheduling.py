@@ -7,21 +7,11 @@ import torch
 
 matplotlib.use("Agg")
 
-from course_lib import load_data, train_baseline  # noqa: E402
+from conftest import param_snapshot  # noqa: E402
+
 from course_lib.schedules import cubic_schedule, linear_schedule  # noqa: E402
 from course_lib.scheduling import compare_pruning_criteria  # noqa: E402
 from course_lib.widgets import scheduling as W  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def setup():
-    data = load_data("digits", seed=0)
-    model = train_baseline(data, seed=0, progress=False)
-    return data, model
-
-
-def _params(model):
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
 def _unchanged(model, before):
@@ -71,7 +61,7 @@ def test_schedule_demo_controls(record_property):
 @pytest.fixture(scope="module")
 def polishing(setup):
     data, model = setup
-    before = _params(model)
+    before = param_snapshot(model)
     traj = W.polishing_trajectories(model, data, sparsity=0.9, n_epochs=2)
     assert _unchanged(model, before)
     return traj
@@ -104,7 +94,7 @@ def test_polishing_demo_slider(setup, polishing, record_property):
 @pytest.fixture(scope="module")
 def regrowth(setup):
     data, model = setup
-    before = _params(model)
+    before = param_snapshot(model)
     traj = W.regrowth_trajectories(model, data, sparsity=0.9, regrow_fraction=0.3, n_updates=3)
     assert _unchanged(model, before)
     return traj
@@ -145,7 +135,7 @@ def test_regrowth_demo_slider(setup, regrowth, record_property):
 
 def test_comparison_demo_matches_the_library_and_moves(setup, record_property):
     data, model = setup
-    before = _params(model)
+    before = param_snapshot(model)
     results = W.comparison_table(model, data, sparsities=(0.5, 0.9), criteria=("magnitude", "gradient"),
                                  n_batches=2)
     assert _unchanged(model, before)
@@ -209,7 +199,7 @@ def test_adaptive_demo_budget_drives_the_trajectory(setup, record_property):
 
 def test_accuracy_table_is_measured_on_validation(setup):
     data, model = setup
-    before = _params(model)
+    before = param_snapshot(model)
     tab = W.accuracy_table(model, data, grid=[0.0, 0.99], fine_tune_steps=1)
     assert _unchanged(model, before)
     assert tab(0.0) > tab(0.99)
