@@ -29,7 +29,7 @@ lab: venv
 test: venv-dev lint unit notebooks
 
 lint:
-	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts
+	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts notebooks/[0-9]*.ipynb
 
 unit:
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
