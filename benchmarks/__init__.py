@@ -12,3 +12,14 @@ Protocole, pour ajouter une mesure :
 ``bench_*.py`` et écrit ``benchmarks/RESULTS.md`` : pour chaque chiffre, la commande qui l'a
 produit, la machine (CPU, cœurs, version de torch) et la date.
 """
+
+
+def main(run) -> None:
+    """Lance ``run()`` d'un module seul : une ligne JSON par mesure, puis la durée totale."""
+    import json
+    import time
+
+    start = time.perf_counter()
+    for row in run():
+        print(json.dumps(row, ensure_ascii=False))
+    print(f"# {time.perf_counter() - start:.0f} s au total")

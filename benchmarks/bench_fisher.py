@@ -13,7 +13,6 @@ mesures, CPU, 1 thread pour des chiffres stables sur une machine partagée). Obj
 from __future__ import annotations
 
 import copy
-import json
 import statistics
 import time
 
@@ -112,5 +111,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
+    from benchmarks import main
+
+    main(run)

@@ -19,7 +19,6 @@ défaut, médiane de ``REPEATS`` mesures alternées.
 from __future__ import annotations
 
 import gc
-import json
 import statistics
 import time
 
@@ -140,5 +139,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
+    from benchmarks import main
+
+    main(run)

@@ -13,7 +13,6 @@ digits, tests cachés). Parallélisme : ``WORKERS`` soumissions à la fois (la m
 from __future__ import annotations
 
 import csv
-import json
 import os
 import statistics
 import tempfile
@@ -67,5 +66,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
+    from benchmarks import main
+
+    main(run)

@@ -15,7 +15,6 @@ un échauffement) et on garde la médiane par pas. Objectif : ratio masqué / de
 from __future__ import annotations
 
 import copy
-import json
 import statistics
 import time
 
@@ -97,5 +96,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
+    from benchmarks import main
+
+    main(run)

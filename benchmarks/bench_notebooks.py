@@ -4,7 +4,7 @@ Chaque notebook est exécuté de bout en bout par ``jupyter nbconvert --execute`
 sous-processus neuf ; la mémoire de pointe est le ``ru_maxrss`` des descendants (le noyau).
 
 Le ``.venv`` de ``make test`` a le PyTorch de pip, une version CUDA dont le seul ``import torch``
-pèse déjà ~0,8 Go. Binder installe ``pytorch-cpu`` (conda-forge), bien plus léger. Pour mesurer
+pèse déjà ~0,6 Go. Binder installe ``pytorch-cpu`` (conda-forge), bien plus léger. Pour mesurer
 aussi les notebooks de section avec un PyTorch CPU, donnez l'interpréteur d'un autre venv où le
 cours est installé (``pip install torch --index-url .../cpu`` puis ``pip install -e .``) :
 
@@ -14,12 +14,10 @@ cours est installé (``pip install torch --index-url .../cpu`` puis ``pip instal
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,9 +48,15 @@ def measure(path: Path, python: str = sys.executable) -> tuple[float, float, int
 
 def import_torch_rss_mb(python: str = sys.executable) -> tuple[float, str]:
     """Mémoire de pointe (Mo) d'un processus qui ne fait qu'``import torch`` (le plancher de chaque noyau),
-    et la version de torch."""
-    code = ("import resource, torch; print(torch.__version__, 'CUDA' if torch.version.cuda else 'CPU', "
-            "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    et la version de torch.
+
+    Mesurée comme les notebooks, en ``RUSAGE_CHILDREN`` d'un petit processus intermédiaire : sous
+    Linux, le ``ru_maxrss`` d'un processus hérite de la pointe du processus qui l'a lancé (ici
+    ``run_all``, qui vient de construire 50 M de poids), pas celui de ses propres enfants."""
+    code = ("import resource, subprocess, sys; out = subprocess.run([sys.executable, '-c', "
+            "\"import torch; print(torch.__version__, 'CUDA' if torch.version.cuda else 'CPU')\"], "
+            "capture_output=True, text=True, check=True).stdout; "
+            "print(out.strip(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
     version, build, rss_kb = out.stdout.split()[-3:]
     return int(rss_kb) / 1024, f"torch {version} ({build})"
@@ -89,7 +93,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    t = time.perf_counter()
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
-    print(f"# {time.perf_counter() - t:.0f} s au total")
+    from benchmarks import main
+
+    main(run)

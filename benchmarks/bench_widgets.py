@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -103,7 +102,8 @@ def run() -> list[dict]:
         for name, build in builders().items():
             torch.manual_seed(0)
             start = time.perf_counter()
-            demos = build()
+            with contextlib.redirect_stdout(io.StringIO()):  # hors noyau, les print iraient au terminal
+                demos = build()
             built = time.perf_counter() - start
             rows.append({"name": f"{name} : construction", "value": round(built, 2), "unit": "s",
                          "detail": "calculs faits une fois à l'affichage (tables, trajectoires), premier rendu compris"})
@@ -130,7 +130,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    t = time.perf_counter()
-    for row in run():
-        print(json.dumps(row, ensure_ascii=False))
-    print(f"# {time.perf_counter() - t:.0f} s au total")
+    from benchmarks import main
+
+    main(run)

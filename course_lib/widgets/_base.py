@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+
+
+def freeze_long_lived_objects() -> None:
+    """Exclut des collectes du ramasse-miettes les objets déjà vivants (modules, modèle, données).
+
+    Chaque rendu crée ~10^5 objets liés en cycles (figures matplotlib), que seul le ramasse-miettes
+    cyclique de CPython libère. Quand il lance une collecte complète, il parcourt *tout* le tas
+    (~4,5·10^5 objets une fois torch et matplotlib importés) : 0,3 à 0,4 s sur un CPU de portable,
+    au milieu d'un rappel. Après une collecte qui libère les déchets du moment, ``gc.freeze()``
+    range les objets présents dans une génération permanente que les collectes ne parcourent plus :
+    une collecte complète ne voit plus que les objets récents (< 0,15 s mesuré). Appelée à la
+    construction de chaque ``Demo`` ; effet sur tout le processus, voulu : c'est le noyau du
+    notebook. Mesure : ``.venv/bin/python -m benchmarks.bench_widgets``.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class Demo:
@@ -20,6 +37,9 @@ class Demo:
         extra_controls: contrôles secondaires (toggle global/par couche, etc.).
         names: le nom de l'argument de ``render`` pour chaque contrôle, dans l'ordre
             ``[control, *extra_controls]``.
+
+    À la construction, les objets déjà vivants sont exclus du ramasse-miettes
+    (:func:`freeze_long_lived_objects`), pour que les rappels ne subissent pas de collecte complète.
 
     Attributs utiles : ``widget`` (à afficher), ``output``, ``last_result`` (ce que ``render`` a renvoyé),
     ``last_latency`` (secondes du dernier rendu), ``renders`` (nombre de rendus).
@@ -44,6 +64,7 @@ class Demo:
             c.observe(self._on_change, names="value")
         children = ([widgets.HTML(f"<b>{title}</b>")] if title else []) + [widgets.HBox(self.controls), self.output]
         self.widget = widgets.VBox(children)
+        freeze_long_lived_objects()
         self.refresh()
 
     def values(self) -> dict:
