@@ -230,7 +230,8 @@ def test_release_make_lab_serves_the_first_notebook(release, tmp_path):
     proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PYTHON_BIN={sys.executable}",
                              f"PORT={port}", f"LAB_ARGS={args}"], cwd=release, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api/contents/notebooks/00_introduction.ipynb?content=0&token={token}"
+    # jupyter lab FICHIER sert le dossier du fichier (notebooks/) et ouvre le fichier.
+    url = f"http://127.0.0.1:{port}/api/contents/00_introduction.ipynb?content=0&token={token}"
     try:
         deadline = time.monotonic() + 180
         while True:
