@@ -128,3 +128,17 @@ def test_checks_detect_a_mismatch(tmp_path):
     broken = tmp_path / "environment.yml"
     broken.write_text(text.replace("  - tqdm>=4.60\n", ""), encoding="utf-8")
     assert "tqdm" in conda_specs() and "tqdm" not in conda_specs(broken)
+
+
+def conda_activations(readme: str) -> list[str]:
+    """Les noms passés à ``conda activate`` dans un README."""
+    return re.findall(r"^\s*conda activate (\S+)", readme, re.M)
+
+
+def test_readme_activates_the_environment_that_environment_yml_creates():
+    name = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))["name"]
+    # Le README élève reprend cette section du README principal (tests/test_release.py).
+    found = conda_activations((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert found and set(found) == {name}, f"environment.yml crée {name!r}, le README active {found}"
+    assert conda_activations("conda env create -f environment.yml\nconda activate pruning-8-5\n") == [
+        "pruning-8-5"]

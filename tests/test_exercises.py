@@ -145,7 +145,7 @@ def test_student_copy_has_no_solutions(tmp_path):
 
 def test_student_copy_refuses_a_non_empty_target_and_detects_leaks(tmp_path):
     (tmp_path / "x.txt").write_text("x")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(ValueError, match="n'est pas vide"):
         student_copy.make_student_copy(tmp_path)
     (tmp_path / "fuite.py").write_text("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
     assert student_copy.leaks(tmp_path) == ["fuite.py : ### BEGIN SOLUTION"]

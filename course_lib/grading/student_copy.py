@@ -1,98 +1,255 @@
-"""``course-student-copy DOSSIER`` : une copie du cours pour les élèves (ou Binder).
+"""``course-student-copy DOSSIER`` : le dépôt des élèves, complet et autonome (à publier, Binder compris).
 
-Copie les fichiers suivis par git (ou, hors git, l'arbre du dépôt) SAUF : ``solutions/``, les
-tests et les mesures (``tests/``, ``benchmarks/`` : ils s'appuient sur les solutions), et les
-dossiers de travail (``.venv``, caches). Les notebooks élèves sont régénérés depuis les sources
-avant la copie et comparés : une copie n'est jamais faite à partir de notebooks périmés. Enfin,
-la copie est vérifiée : aucun marqueur de solution ni de test caché n'y figure.
+La copie est un dépôt à part entière, pas un extrait de celui des enseignants :
+
+- copiés tels quels : ``course_lib/`` sans ``grading/`` (ni outils de notation ni
+  ``course-student-copy`` lui-même), ``notebooks/`` (sections et exercices élèves),
+  ``environment.yml`` et ``postBuild`` (le même Binder), ``scripts/ensure_venv.sh``, ``.gitignore`` ;
+- écrits pour les élèves, depuis ``release/`` : ``README.md`` (sections élèves seulement ; le
+  plan du cours et la section conda sont repris du README principal, jamais recopiés à la main),
+  ``Makefile`` (``make lab``, ``make test`` = nbval sur ``notebooks/``), et ``pyproject.toml``
+  (mêmes dépendances, un extra ``test`` = pytest + nbval, aucun point d'entrée).
+
+Jamais copiés : ``solutions/``, ``tests/``, ``benchmarks/``, ``.ci/``, les dossiers de travail.
+Avant la copie, les notebooks élèves sont régénérés depuis ``solutions/`` et comparés : une
+copie n'est jamais faite à partir de notebooks périmés. La copie est construite dans un dossier
+temporaire voisin, vérifiée (:func:`release_problems` : aucun marqueur de solution ni de test
+caché, aucun module de notation, aucun lien mort du README), puis renommée : en cas d'erreur,
+rien n'a changé. Deux constructions depuis le même dépôt donnent les mêmes fichiers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from .exercises import ROOT, SOLUTIONS_DIR, STUDENT_DIR
 from .generate import build
 
-EXCLUDED_TOP = {"solutions", "tests", "benchmarks", ".git", ".venv", "build", "dist"}
-EXCLUDED_ANY = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", "artifacts"}
+TEMPLATES = "release"  # dossier des modèles (README.md, Makefile), relatif au dépôt
+# Ce que la copie reprend du dépôt (un dossier finit par « / »), et ce qu'elle en retire.
+COPIED = ("course_lib/", "notebooks/", "environment.yml", "postBuild", "scripts/ensure_venv.sh",
+          ".gitignore")
+LEFT_OUT = ("course_lib/grading/",)
+EXCLUDED_ANY = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
+# Ce qu'une copie ne doit jamais contenir.
+FORBIDDEN_PATHS = ("solutions", "tests", "benchmarks", ".ci", "course_lib/grading", TEMPLATES)
+FORBIDDEN_TEXT = re.compile(r"\bgrading\b|\bsolutions/|course-grade|BEGIN (SOLUTION|HIDDEN TESTS)")
 # Une ligne qui n'est QUE le marqueur (comme nbgrader les lit) ; un texte qui en parle ne compte pas.
 MARKER_LINE = re.compile(r"^[#\s/%*-]*(BEGIN|END) (SOLUTION|HIDDEN TESTS)[\s*/-]*$", re.M)
+# Dans le modèle du README : « <!-- section du dépôt des enseignants : Titre --> ».
+INCLUDE = re.compile(r"^<!-- section du dépôt des enseignants : (.+?) -->$", re.M)
+DEPOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+DEFAULT_DEPOT = "course-pruning/chapitre-8-5-eleves"
+STUDENT_EXTRA = ("pytest", "nbval")  # l'extra « test » de la copie, bornes prises à l'extra dev
+LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def course_files(root: Path = ROOT) -> list[Path]:
-    """Les fichiers du cours à copier, relatifs à ``root``."""
+    """Les fichiers du dépôt que la copie reprend tels quels, relatifs à ``root``, triés."""
     try:
         out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                              cwd=root, capture_output=True, check=True, text=True).stdout
         files = [Path(p) for p in out.split("\0") if p]
     except (OSError, subprocess.CalledProcessError):
         files = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
-    return sorted(p for p in files if (root / p).is_file() and p.parts[0] not in EXCLUDED_TOP
-                  and not EXCLUDED_ANY.intersection(p.parts) and not p.parts[0].endswith(".egg-info"))
+
+    def wanted(rel: Path) -> bool:
+        s = rel.as_posix()
+        return (any(s == c or (c.endswith("/") and s.startswith(c)) for c in COPIED)
+                and not any(s.startswith(x) for x in LEFT_OUT)
+                and not EXCLUDED_ANY.intersection(rel.parts) and (root / rel).is_file())
+
+    return sorted(p for p in files if wanted(p))
+
+
+def readme_section(readme: str, title: str) -> str:
+    """La section ``title`` d'un README (son titre compris), jusqu'au titre suivant de même niveau."""
+    lines, out, level, fenced = readme.splitlines(), [], 0, False
+    for line in lines:
+        fenced = fenced != line.startswith("```")
+        heading = None if fenced or line.startswith("```") else re.match(r"(#+) (.+?)\s*$", line)
+        if heading and level and len(heading.group(1)) <= level:
+            break
+        if heading and not level and heading.group(2) == title:
+            level = len(heading.group(1))
+        if level:
+            out.append(line)
+    if not out:
+        raise RuntimeError(f"Section « {title} » introuvable dans le README principal : "
+                           "le modèle release/README.md la reprend, renommez-la des deux côtés.")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def student_readme(root: Path = ROOT, depot: str = DEFAULT_DEPOT) -> str:
+    """Le README de la copie : le modèle, ses sections reprises du README principal, le badge Binder."""
+    main = (root / "README.md").read_text(encoding="utf-8")
+    template = (root / TEMPLATES / "README.md").read_text(encoding="utf-8")
+    text = INCLUDE.sub(lambda m: readme_section(main, m.group(1)).rstrip("\n"), template)
+    return text.replace("{{depot}}", depot)
+
+
+def student_pyproject(root: Path = ROOT) -> str:
+    """Le ``pyproject.toml`` de la copie : les tables du paquet, sans extras ni points d'entrée enseignant."""
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    keep = {"build-system", "project", "tool.setuptools.packages.find"}
+    out, table = [], None
+    for line in text.splitlines():
+        m = re.match(r"^\[([^\[\]]+)\]\s*$", line)
+        table = m.group(1).strip() if m else table
+        if table in keep and not line.lstrip().startswith("#"):
+            out.append(line)
+    dev = {re.split(r"[<>=!~;\s\[]", r, maxsplit=1)[0]: r
+           for r in data["project"].get("optional-dependencies", {}).get("dev", [])}
+    missing = [n for n in STUDENT_EXTRA if n not in dev]
+    if missing:
+        raise RuntimeError(f"L'extra dev de pyproject.toml ne déclare pas {missing} : "
+                           "la copie en a besoin pour `make test`.")
+    extra = ", ".join(json.dumps(dev[n]) for n in STUDENT_EXTRA)
+    out += ["", "[project.optional-dependencies]", "# `make test` : exécuter chaque notebook (nbval).",
+            f"test = [{extra}]"]
+    warnings = data.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("filterwarnings")
+    if warnings:
+        out += ["", "[tool.pytest.ini_options]", f"filterwarnings = {json.dumps(warnings)}"]
+    result = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip() + "\n"
+    parsed = tomllib.loads(result)
+    if "scripts" in parsed["project"] or set(parsed["project"]["optional-dependencies"]) != {"test"}:
+        raise RuntimeError("pyproject.toml de la copie incohérent (points d'entrée ou extras en trop).")
+    return result
+
+
+def _notebook_text(path: Path) -> str:
+    text = path.read_text(encoding="utf-8", errors="ignore")
+    try:  # le texte des cellules, ligne à ligne
+        return "\n".join(c["source"] if isinstance(c.get("source"), str) else "".join(c.get("source", []))
+                         for c in json.loads(text).get("cells", []))
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return text
 
 
 def leaks(folder: Path) -> list[str]:
     """Fichiers de ``folder`` qui contiennent un marqueur de solution ou de test caché."""
     found = []
-    for path in folder.rglob("*"):
+    for path in sorted(Path(folder).rglob("*")):
         if path.is_file():
-            text = path.read_text(encoding="utf-8", errors="ignore")
-            if path.suffix == ".ipynb":  # le texte des cellules, ligne à ligne
-                try:
-                    text = "\n".join(c.get("source", "") if isinstance(c.get("source"), str)
-                                     else "".join(c.get("source", []))
-                                     for c in json.loads(text).get("cells", []))
-                except (ValueError, AttributeError):
-                    pass
+            text = (_notebook_text(path) if path.suffix == ".ipynb"
+                    else path.read_text(encoding="utf-8", errors="ignore"))
             found += [f"{path.relative_to(folder)} : {m.group(0).strip()}"
                       for m in MARKER_LINE.finditer(text)]
     return found
 
 
-def make_student_copy(target: str | Path, root: Path = ROOT, force: bool = False) -> list[Path]:
-    """Copie le cours élève dans ``target`` (qui doit être vide ou absent, sauf ``force``)."""
+def release_problems(folder: str | Path) -> list[str]:
+    """Ce qui empêche ``folder`` d'être publié aux élèves (liste vide : rien)."""
+    folder = Path(folder)
+    problems = [f"marqueur nbgrader : {x}" for x in leaks(folder)]
+    problems += [f"{p} ne doit pas être dans la copie" for p in FORBIDDEN_PATHS if (folder / p).exists()]
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or EXCLUDED_ANY.intersection(path.relative_to(folder).parts):
+            continue
+        text = (_notebook_text(path) if path.suffix == ".ipynb"
+                else path.read_text(encoding="utf-8", errors="ignore"))
+        problems += [f"{path.relative_to(folder)} mentionne « {m.group(0)} »"
+                     for m in FORBIDDEN_TEXT.finditer(text)]
+        if path.suffix in (".md", ".ipynb"):
+            for link in LINK.findall(text):
+                rel = link.split("#")[0]
+                if rel and not re.match(r"[a-z]+:", rel) and not (path.parent / rel).exists():
+                    problems.append(f"{path.relative_to(folder)} : lien mort « {link} »")
+    readme = folder / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        problems += [f"README.md : section « {t} »" for t in re.findall(r"^#+ (Enseignants|Mainteneurs)\b",
+                                                                        text, re.M)]
+        problems += ["README.md : modèle non rempli « {{ »"] if "{{" in text else []
+    else:
+        problems.append("README.md manque")
+    return problems
+
+
+def _check_target(target, depot: str, root: Path) -> Path:
+    if not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"Le dossier de destination doit être un chemin (str ou Path) ; "
+                        f"reçu {type(target).__name__}.")
+    if not isinstance(depot, str) or not DEPOT.fullmatch(depot):
+        raise ValueError(f"Dépôt GitHub de la copie attendu sous la forme PROPRIÉTAIRE/NOM "
+                         f"(badge Binder) ; reçu {depot!r}.")
     target = Path(target).resolve()
     if target == root.resolve() or root.resolve() in target.parents:
         raise ValueError(f"La copie doit aller hors du dossier du cours ({root}) ; reçu {target}.")
-    if target.exists() and any(target.iterdir()):
-        if not force:
-            raise FileExistsError(f"{target} n'est pas vide (utilisez --force pour le remplacer).")
-        shutil.rmtree(target)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} existe et n'est pas un dossier : attendu un dossier vide ou absent.")
+    if target.is_dir() and any(target.iterdir()):
+        raise ValueError(f"{target} n'est pas vide : attendu un dossier vide ou absent "
+                         "(rien n'a été modifié ; choisissez un dossier neuf).")
+    return target
+
+
+def make_student_copy(target: str | Path, root: Path = ROOT, depot: str = DEFAULT_DEPOT) -> list[Path]:
+    """Construit le dépôt des élèves dans ``target`` (vide ou absent). Renvoie ses fichiers, triés.
+
+    ``depot`` (``PROPRIÉTAIRE/NOM`` sur GitHub) est là où la copie sera publiée : le badge Binder
+    de son README y pointe. Lève ``ValueError`` / ``TypeError`` (destination) ou ``RuntimeError``
+    (notebooks élèves périmés, copie qui contiendrait des solutions) sans rien modifier.
+    """
+    root = Path(root)
+    target = _check_target(target, depot, root)
     stale = build(root / SOLUTIONS_DIR.relative_to(ROOT), root / STUDENT_DIR.relative_to(ROOT), check=True)
     if stale:
         raise RuntimeError(f"Notebooks élèves périmés : {[str(p) for p in stale]}. "
                            "Lancez `make exercises` d'abord.")
-    files = course_files(root)
-    for rel in files:
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(root / rel, dest)
-    bad = leaks(target)
-    if bad:
-        shutil.rmtree(target)
-        raise RuntimeError(f"Copie annulée, des solutions y figuraient : {bad}")
-    return files
+    generated = {"README.md": student_readme(root, depot), "pyproject.toml": student_pyproject(root),
+                 "Makefile": (root / TEMPLATES / "Makefile").read_text(encoding="utf-8")}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for rel in course_files(root):
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, staging / rel)
+        for name, text in generated.items():
+            (staging / name).write_text(text, encoding="utf-8")
+        problems = release_problems(staging)
+        if problems:
+            raise RuntimeError("Copie annulée, elle n'est pas publiable :\n- " + "\n- ".join(problems))
+        staging.chmod(0o755)
+        if target.is_dir():
+            target.rmdir()  # vide (vérifié plus haut)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="course-student-copy",
-                                description="Copie le cours sans solutions ni tests cachés (élèves, Binder).")
+                                description="Construit le dépôt des élèves : sans solutions, tests cachés "
+                                            "ni outils de notation ; make lab, make test et Binder y marchent.")
     p.add_argument("target", help="dossier de destination (vide ou absent)")
-    p.add_argument("--force", action="store_true", help="remplacer le contenu du dossier")
+    p.add_argument("--depot", default=DEFAULT_DEPOT,
+                   help=f"dépôt GitHub PROPRIÉTAIRE/NOM où la copie sera publiée (badge Binder ; "
+                        f"défaut {DEFAULT_DEPOT})")
     args = p.parse_args(argv)
     try:
-        files = make_student_copy(args.target, force=args.force)
-    except (FileExistsError, RuntimeError, ValueError) as exc:
+        files = make_student_copy(args.target, depot=args.depot)
+    except (RuntimeError, ValueError, TypeError) as exc:
         print(f"course-student-copy : {exc}", file=sys.stderr)
         return 1
-    print(f"{len(files)} fichiers copiés dans {args.target} (sans solutions/ ni tests cachés).")
+    print(f"{len(files)} fichiers écrits dans {args.target} (sans solutions, tests cachés ni notation).\n"
+          f"Vérifiez : cd {args.target} && make test")
     return 0
 
 
