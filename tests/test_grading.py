@@ -9,19 +9,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
+import course_lib
 from course_lib.grading import cli, samples
 from course_lib.grading.generate import make_student_notebook
-from course_lib.grading.grader import Result, write_csv
+from course_lib.grading.grader import CellResult, Result, write_csv
 from course_lib.grading.submissions import Submission, find_submissions, parse_name
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 VISIBLE = "assert double(2) == 4\nprint('ok')"
-HIDDEN = ("# Test caché (2 points)\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n"
-          "assert double(0.5) == 1.0\n### END HIDDEN TESTS")
+HIDDEN = ("# Test caché (2 points)\n### BEGIN HIDDEN TESTS\nassert abs(double(-3) + 6) < 1e-9\n"
+          "assert abs(double(0.5) - 1.0) < 1e-9, 'double(0.5) doit valoir 1.0'\n### END HIDDEN TESTS")
 
 
 def _meta(gid, grade, solution, locked, points=None):
@@ -82,6 +85,9 @@ def graded(tmp_path_factory):
                                            "exist_ok=True)"),
         "hog_0.0.1.ipynb": with_answer(source, "def double(x):\n    b = bytearray(16 * 1024**3)\n"
                                        "    return 2 * x"),
+        "syntax_0.0.1.ipynb": with_answer(source, "def double(x):\n    return 2 * x +\n"),
+        "empty_0.0.1.ipynb": nbformat.v4.new_notebook(),
+        "half_0.0.1.ipynb": with_answer(source, "def double(x):\n    return 2 * x if x < 0 else 4 * x"),
     }
     for name, nb in notebooks.items():
         nbformat.write(nb, subs / name)
@@ -91,7 +97,7 @@ def graded(tmp_path_factory):
     hashes = {p: hashlib.sha256(p.read_bytes()).digest() for p in subs.rglob("*.ipynb")}
     out = base / "out" / "grades.csv"
     rc = cli.main([str(subs), "--out", str(out), "--workers", "2", "--timeout", "4",
-                   "--total-timeout", "15", "--memory-mb", "1024", "--solutions", str(sol), "-q"])
+                   "--total-timeout", "30", "--memory-mb", "1024", "--solutions", str(sol), "-q"])
     assert rc == 0
     rows = {r["file"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
     feedback = {p.stem: p.read_text(encoding="utf-8") for p in (base / "out" / "feedback").glob("*.md")}
@@ -113,6 +119,7 @@ def test_correct_answers_get_full_marks_in_both_layouts(graded):
 def test_untouched_notebook_gets_zero(graded):
     r = row(graded, "bob_ex_0_0_1.ipynb")
     assert (r["score"], r["max_score"], r["failed"]) == ("0", "3", "test_visible test_cache")
+    assert r["status"] == "vide", r
     assert "réponse pas encore écrite" in graded["feedback"]["bob"]
 
 
@@ -137,7 +144,35 @@ def test_kernel_crash_is_reported(graded, name):
 def test_raising_everywhere_gives_zero_with_the_reason(graded):
     r = row(graded, "raiser_0.0.1.ipynb")
     assert (r["score"], r["status"]) == ("0", "ok"), r
-    assert "RuntimeError: boum" in graded["feedback"]["raiser"]
+    text = graded["feedback"]["raiser"]
+    assert "RuntimeError: boum" in text
+    # la première erreur de l'élève vient AVANT les résultats des tests, avec sa ligne
+    first = text.index("Première erreur")
+    assert "ValueError: partout (cellule n° 1, ligne 3)" in text[first:first + 200], text
+    assert first < text.index("test_visible")
+
+
+def test_syntax_error_is_reported_as_such(graded):
+    r = row(graded, "syntax_0.0.1.ipynb")
+    assert (r["score"], r["status"]) == ("0", "erreur_syntaxe"), r
+    text = graded["feedback"]["syntax"]
+    assert "SyntaxError" in text and "ligne 2" in text, text
+    assert text.index("SyntaxError") < text.index("test_visible")
+
+
+def test_empty_notebook_is_vide(graded):
+    r = row(graded, "empty_0.0.1.ipynb")
+    assert (r["score"], r["status"]) == ("0", "vide;cellules_supprimees"), r
+
+
+def test_feedback_shows_no_hidden_test_source_and_no_instructor_path(graded):
+    hidden_lines = [ln for ln in HIDDEN.splitlines()[2:-1]]
+    for student, text in graded["feedback"].items():
+        for line in hidden_lines:
+            assert line not in text, (student, line)
+        for path in (str(graded["base"]), sys.prefix, str(Path(course_lib.__file__).parent)):
+            assert path not in text, (student, path)
+    assert "double(0.5) doit valoir 1.0" in graded["feedback"]["half"]  # le message, lui, reste
 
 
 def test_invalid_json_is_reported(graded):
@@ -153,18 +188,19 @@ def test_edited_locked_cells_are_detected_and_restored(graded):
     assert "cellules_verrouillees" not in row(graded, "alice_0.0.1.ipynb")["status"]
 
 
-def test_writes_outside_the_work_folder_are_denied(graded):
+def test_writes_outside_the_work_folder_fail(graded):
     for name in ("writer", "escaper"):
         r = row(graded, f"{name}_0.0.1.ipynb")
-        assert "ecriture_refusee" in r["status"] and r["score"] == "3", r
-        assert "refusé" in graded["feedback"][name] or "refusées" in graded["feedback"][name]
+        assert (r["score"], r["status"]) == ("3", "ok"), r
+        assert "Première erreur" in graded["feedback"][name]
+    assert "FileNotFoundError" in graded["feedback"]["writer"]
     assert not graded["outside"].exists()
     assert not any(graded["base"].parent.glob("evade")) and not (graded["base"] / "evade").exists()
 
 
 def test_memory_limit_turns_a_huge_allocation_into_an_error(graded):
     r = row(graded, "hog_0.0.1.ipynb")
-    assert r["score"] == "0", r
+    assert (r["score"], r["status"]) == ("0", "memoire"), r
     assert "MemoryError" in graded["feedback"]["hog"]
 
 
@@ -181,7 +217,16 @@ def test_submissions_are_never_modified(graded):
 
 def test_csv_has_one_row_per_file_and_no_temporary_leftovers(graded):
     assert len(graded["rows"]) == len(graded["hashes"])
-    assert [p.name for p in graded["out"].parent.iterdir() if p.is_file()] == ["grades.csv"]
+    assert sorted(p.name for p in graded["out"].parent.iterdir() if p.is_file()) == [
+        "grades.csv", "grades_totaux.csv"]
+
+
+def test_totals_have_one_row_per_student(graded):
+    totals = {r["student"]: r for r in csv.DictReader(
+        (graded["out"].parent / "grades_totaux.csv").open(encoding="utf-8"))}
+    assert totals["alice"]["0.0.1"] == "3" and totals["alice"]["total"] == "3"
+    assert totals["alice"]["max_total"] == "3" and totals["bob"]["total"] == "0"
+    assert "" not in totals  # les fichiers mal nommés n'y sont pas
 
 
 # --- unités -----------------------------------------------------------------------------------
@@ -192,6 +237,12 @@ def test_csv_has_one_row_per_file_and_no_temporary_leftovers(graded):
     ("jean_paul_8_5_1.ipynb", "jean_paul", "8.5.1"),
     ("bob/ex_8_5_3.ipynb", "bob", "8.5.3"),
     ("bob/8.5.3.ipynb", "bob", "8.5.3"),
+    ("Élodie Martin_8.5.2.ipynb", "Élodie Martin", "8.5.2"),
+    ("alice_8.5.2 (1).ipynb", "alice", "8.5.2"),
+    ("Jean-Noël d'Arc/ex_8_5_2_scheduler_adaptatif (2).ipynb", "Jean-Noël d'Arc", "8.5.2"),
+    ("Zoé Dupont_123456_assignsubmission_file_/ex_8_5_1_comparaison_criteres.ipynb",
+     "Zoé Dupont", "8.5.1"),
+    ("Zoé Dupont_123456_assignsubmission_file_zoe_8.5.3.ipynb", "Zoé Dupont", "8.5.3"),
 ])
 def test_naming_rule(tmp_path, rel, student, exercise):
     sub = parse_name(tmp_path / rel, tmp_path)
@@ -202,6 +253,22 @@ def test_naming_rule(tmp_path, rel, student, exercise):
                                  "alice/notes.ipynb"])
 def test_naming_rule_rejects(tmp_path, rel):
     assert parse_name(tmp_path / rel, tmp_path).problem.startswith("nom invalide")
+
+
+def test_duplicates_keep_the_newest_file(tmp_path):
+    import os
+
+    from course_lib.grading.submissions import newest_first
+
+    old, new = tmp_path / "alice_8.5.2.ipynb", tmp_path / "alice_8.5.2 (1).ipynb"
+    old.write_text("{}")
+    new.write_text("{}")
+    os.utime(new, (1_000_000, 1_000_000))  # le fichier « (1) » est ici le plus ANCIEN
+    os.utime(old, (2_000_000, 2_000_000))
+    subs = [parse_name(p, tmp_path) for p in (new, old)]
+    assert newest_first(subs)[0].path == old
+    os.utime(new, (2_000_000, 2_000_000))  # même date : la copie « (1) » gagne
+    assert newest_first(subs)[0].path == new
 
 
 def test_checkpoints_are_ignored(tmp_path):
@@ -228,6 +295,11 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     write_csv(results, out)
     assert out.read_text().splitlines()[1].startswith("a,8.5.1,a_8.5.1.ipynb,0,0")
+    results[0].cells = [CellResult("t", 1.5, 2.0, False)]
+    write_csv(results, out, excel=True)
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM UTF-8 : Excel lit les accents
+    assert raw.decode("utf-8-sig").splitlines()[1].startswith("a;8.5.1;a_8.5.1.ipynb;1,5;2;")
 
 
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
@@ -242,3 +314,42 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
 def test_fake_source_is_valid_nbgrader():
     nb = make_student_notebook(fake_source())
     assert "BEGIN" not in json.dumps(nb) and "double(-3)" not in json.dumps(nb)
+
+
+def test_cli_refuses_without_bubblewrap(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("course_lib.grading.sandbox.shutil.which", lambda name: None)
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(tmp_path), "--out", str(tmp_path / "g.csv")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "bubblewrap" in err and "--sans-bac-a-sable" in err
+    assert not (tmp_path / "g.csv").exists()
+
+
+def test_ci_installs_bubblewrap():
+    text = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+    assert "command -v bwrap" in text and "apt-get install -y -q bubblewrap" in text
+
+
+def test_confirmation_line_keeps_a_final_expression_displayed():
+    from course_lib.grading.worker import with_confirmation
+
+    assert with_confirmation("assert f(1)\nscore / 2", "_fin") == "assert f(1)\n_fin()\nscore / 2"
+    assert with_confirmation("assert f(1)", "_fin") == "assert f(1)\n_fin()"
+    assert with_confirmation("if x:\n    y", "_fin") == "if x:\n    y\n_fin()"
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("model.eval()\nmodel = torch.compile(model)\nfor m in model.modules():\n    pass", False),
+    ("import copy\nbest = max(scores)\nresult = sorted(x, key=abs)", False),
+    ("get_ipython().events.register('pre_run_cell', f)", True),
+    ("import sys\nsys.modules['torch'].allclose = None", True),
+    ("import numpy as np\nnp.allclose = lambda *a, **k: True", True),
+    ("def sum(x):\n    return 0", True),
+    ("eval('1 + 1')", True),
+    ("%env X=1", True),
+])
+def test_scan_flags_what_reaches_the_grader(code, flagged):
+    from course_lib.grading.scan import scan_source
+
+    assert bool(scan_source(code)) is flagged, scan_source(code)

@@ -99,7 +99,7 @@ def test_untouched_student_notebooks_get_zero(graded):
     rows, base = graded
     for ex_id in EXERCISES:
         r = rows[("bob", ex_id)]
-        assert r["score"] == "0" and r["status"] == "ok", r
+        assert r["score"] == "0" and r["status"] == "vide", r
         assert r["manual_points"] == "0"  # « VOTRE RÉPONSE ICI » non modifié : 0 d'office
     assert "réponse pas encore écrite" in (base / "feedback" / "bob.md").read_text(encoding="utf-8")
 

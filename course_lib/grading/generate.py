@@ -118,11 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="course-build-exercises",
         description="Génère les notebooks élèves (notebooks/exercices/) depuis solutions/ avec nbgrader.")
-    parser.add_argument("--solutions", default=str(SOLUTIONS_DIR), help="dossier des sources enseignant")
-    parser.add_argument("--out", default=str(STUDENT_DIR), help="dossier des notebooks élèves")
+    parser.add_argument("--solutions", default=SOLUTIONS_DIR, help="dossier des sources enseignant "
+                        "(défaut : solutions/ du dépôt du cours trouvé depuis le dossier courant)")
+    parser.add_argument("--out", default=STUDENT_DIR, help="dossier des notebooks élèves")
     parser.add_argument("--check", action="store_true",
                         help="ne rien écrire ; code 1 si un notebook élève n'est pas à jour")
     args = parser.parse_args(argv)
+    if args.solutions is None or args.out is None:
+        parser.error("dépôt du cours introuvable depuis le dossier courant : --solutions et --out requis")
     differing = build(args.solutions, args.out, check=args.check)
     for path in differing:
         print(("pas à jour : " if args.check else "écrit : ") + str(path))

@@ -1,28 +1,37 @@
-"""Règle de nommage des soumissions, et leur inventaire.
+"""Règle de nommage des soumissions, et leur inventaire (dossiers de classe tels qu'ils arrivent).
 
-Deux dispositions, mélangeables dans un même dossier ``SOUMISSIONS`` :
+Dispositions acceptées, mélangeables dans un même dossier ``SOUMISSIONS`` :
 
 - un fichier par élève et par exercice : ``<élève>_<exercice>.ipynb``
-  (``alice_8.5.2.ipynb``, ``alice_ex_8_5_2.ipynb``, ``alice_ex_8_5_2_scheduler_adaptatif.ipynb``) ;
-- un dossier par élève : ``<élève>/<exercice>.ipynb``
-  (``alice/ex_8_5_2.ipynb``, ``alice/8.5.2.ipynb``, ``alice/ex_8_5_2_scheduler_adaptatif.ipynb``).
+  (``alice_8.5.2.ipynb``, ``Élodie Martin_ex_8_5_2.ipynb``, ``alice_8.5.2 (1).ipynb``) ;
+- un dossier par élève : ``<élève>/<exercice>.ipynb`` (``alice/ex_8_5_2.ipynb``,
+  ``Jean Dupont/ex_8_5_2_scheduler_adaptatif.ipynb``) ;
+- le téléchargement « Tous les travaux » d'un devoir Moodle : un dossier par rendu,
+  ``<Nom Prénom>_<n°>_assignsubmission_file_/<fichier>.ipynb`` (ou, dans les anciennes versions,
+  le fichier ``<Nom Prénom>_<n°>_assignsubmission_file_<fichier>.ipynb``) ; le fichier garde le
+  nom que l'élève lui a donné, qui doit contenir l'exercice.
 
-``<exercice>`` s'écrit ``8.5.2``, ``8_5_2`` ou ``ex_8_5_2``, éventuellement suivi de ``_<sujet>``.
-``<élève>`` : lettres, chiffres, ``.``, ``-`` et ``_`` (commence par une lettre ou un chiffre).
-Les fichiers cachés et les dossiers ``.ipynb_checkpoints`` sont ignorés ; tout autre fichier
-``.ipynb`` mal nommé apparaît dans le CSV avec le statut ``nom_invalide``.
+``<exercice>`` s'écrit ``8.5.2``, ``8_5_2`` ou ``ex_8_5_2``, éventuellement suivi de ``_<sujet>`` ;
+un suffixe de copie `` (1)``, ``(2)``... (navigateur) est ignoré. ``<élève>`` : lettres (accents
+compris), chiffres, espaces, ``.``, ``'``, ``-`` et ``_`` ; le nom est normalisé (Unicode NFC,
+espaces réduits). Les fichiers cachés et les dossiers ``.ipynb_checkpoints`` sont ignorés ; tout
+autre fichier ``.ipynb`` mal nommé apparaît dans le CSV avec le statut ``nom_invalide``.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-_EX = r"(?:ex_)?(?P<a>\d+)[._](?P<b>\d+)[._](?P<c>\d+)(?:_[\w-]+)?"
-FLAT = re.compile(rf"^(?P<student>[A-Za-z0-9][\w.-]*?)_{_EX}\.ipynb$")
-IN_FOLDER = re.compile(rf"^{_EX}\.ipynb$")
-STUDENT = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+_EX = r"(?:ex_?)?(?P<a>\d+)[._](?P<b>\d+)[._](?P<c>\d+)(?:_[\w-]+)?"
+_COPY = r"(?:\s*\((?P<copy>\d+)\))?"
+_NAME = r"[^\W_][\w .'’-]*?"
+FLAT = re.compile(rf"^(?P<student>{_NAME})_{_EX}{_COPY}\.ipynb$")
+IN_FOLDER = re.compile(rf"^(?:.*?[_ -])?{_EX}{_COPY}\.ipynb$")
+STUDENT = re.compile(rf"^{_NAME}$")
+MOODLE = re.compile(r"^(?P<student>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_(?P<rest>.*)$")
 
 
 @dataclass(frozen=True)
@@ -34,22 +43,37 @@ class Submission:
     exercise: str
     problem: str = ""  # "" si le nom est valide
     relpath: str = ""  # chemin relatif au dossier des soumissions (pour le CSV)
+    copy: int = 0      # n de « (n) » dans le nom : copie téléchargée plus tard
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", name)).strip()
 
 
 def parse_name(path: Path, root: Path) -> Submission:
     """Élève et exercice d'après le chemin relatif à ``root`` (voir la règle du module)."""
     rel = path.relative_to(root)
-    if len(rel.parts) == 1:
-        m = FLAT.match(rel.name)
-        if m:
-            return Submission(path, m["student"], f"{m['a']}.{m['b']}.{m['c']}", "", rel.as_posix())
-    elif len(rel.parts) == 2 and STUDENT.match(rel.parts[0]):
-        m = IN_FOLDER.match(rel.name)
-        if m:
-            return Submission(path, rel.parts[0], f"{m['a']}.{m['b']}.{m['c']}", "", rel.as_posix())
+    parts = [_clean(p) for p in rel.parts]
+    ok = None
+    if len(parts) == 1:
+        moodle = MOODLE.match(parts[0])
+        if moodle and (m := IN_FOLDER.match(moodle["rest"])):
+            ok = (moodle["student"], m)
+        elif m := FLAT.match(parts[0]):
+            ok = (m["student"], m)
+    elif len(parts) == 2:
+        moodle = MOODLE.match(parts[0])
+        student = moodle["student"] if moodle else parts[0]
+        if STUDENT.match(student) and (m := IN_FOLDER.match(parts[1])):
+            ok = (student, m)
+    if ok:
+        student, m = ok
+        return Submission(path, _clean(student), f"{int(m['a'])}.{int(m['b'])}.{int(m['c'])}", "",
+                          rel.as_posix(), int(m["copy"] or 0))
     return Submission(path, "", "", problem=(
-        f"nom invalide : {rel.as_posix()} (attendu <élève>_<exercice>.ipynb ou "
-        "<élève>/<exercice>.ipynb, exercice écrit 8.5.2, 8_5_2 ou ex_8_5_2)"), relpath=rel.as_posix())
+        f"nom invalide : {rel.as_posix()} (attendu <élève>_<exercice>.ipynb, "
+        "<élève>/<exercice>.ipynb ou le dossier d'un rendu Moodle ; exercice écrit 8.5.2, 8_5_2 "
+        "ou ex_8_5_2)"), relpath=rel.as_posix())
 
 
 def find_submissions(root: str | Path) -> list[Submission]:
@@ -60,7 +84,13 @@ def find_submissions(root: str | Path) -> list[Submission]:
     found = []
     for path in sorted(root.rglob("*.ipynb")):
         rel = path.relative_to(root)
-        if any(p.startswith(".") for p in rel.parts):
+        if any(p.startswith(".") for p in rel.parts) or not path.is_file():
             continue
         found.append(parse_name(path, root))
     return found
+
+
+def newest_first(subs: list[Submission]) -> list[Submission]:
+    """Rendus d'un même élève pour un même exercice, du plus récent au plus ancien : date de
+    modification, puis numéro de copie « (n) », puis nom."""
+    return sorted(subs, key=lambda s: (s.path.stat().st_mtime_ns, s.copy, s.relpath), reverse=True)

@@ -1,0 +1,144 @@
+"""Bac à sable du noyau de notation : bubblewrap (``bwrap``), un par soumission.
+
+Le noyau de l'élève (et lui seul : ``nbclient`` et le notebook fusionné, tests cachés compris,
+restent dehors) est lancé par ``bwrap`` avec :
+
+- un système en lecture seule : ``/usr``, ``/etc``, l'interpréteur Python et son environnement
+  (``sys.base_prefix``, ``sys.prefix``), et le paquet ``course_lib`` installé, monté seul sous
+  ``/opt/cours`` (``PYTHONPATH``) : ni ``solutions/``, ni le reste du dépôt de l'enseignant, ni le
+  dossier des notes, ni le notebook fusionné ne sont visibles ;
+- un dossier de travail privé inscriptible (``/travail``, cwd et HOME), un ``/tmp`` vide ;
+- le dossier d'exécution du noyau (fichier de connexion, sockets ZMQ en transport ``ipc``) monté
+  au même chemin des deux côtés : pas de réseau (``--unshare-net``), donc pas de TCP ;
+- son propre espace de PID (``--unshare-pid``) et ``--die-with-parent`` : tuer ``bwrap`` tue
+  tous les processus lancés par l'élève ; rien ne survit à la notation ;
+- des limites (``kernel_launcher``) : mémoire (``RLIMIT_AS``), temps CPU (``RLIMIT_CPU``),
+  nombre de processus (``RLIMIT_NPROC``), taille de fichier (``RLIMIT_FSIZE``). Lancé par root,
+  le noyau abandonne root pour un uid sans droits propre à la soumission (``RLIMIT_NPROC`` ne
+  s'applique pas à root).
+
+Référence : bubblewrap(1), https://github.com/containers/bubblewrap (options ``--ro-bind``,
+``--bind``, ``--tmpfs``, ``--unshare-pid``, ``--unshare-net``, ``--die-with-parent``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import course_lib
+
+WORK = "/travail"          # dossier de travail de l'élève, vu de l'intérieur
+PACKAGES = "/opt/cours"    # parent du paquet course_lib monté seul, en lecture seule
+LAUNCHER = Path(__file__).with_name("kernel_launcher.py")
+
+
+class SandboxUnavailable(RuntimeError):
+    """``bwrap`` manque ou ne peut pas créer de bac à sable sur cette machine."""
+
+
+def find_bwrap() -> str:
+    """Chemin de ``bwrap`` ; lève ``SandboxUnavailable`` (message en français) s'il manque."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) est introuvable : sans lui, le code des élèves s'exécuterait avec "
+            "vos droits (lecture de solutions/, écriture partout où vous pouvez écrire, processus "
+            "qui survivent à la notation). Installez-le (Debian/Ubuntu : sudo apt-get install "
+            "bubblewrap) ou, en connaissance de cause, relancez avec --sans-bac-a-sable.")
+    return path
+
+
+@dataclass
+class Sandbox:
+    """Ce qu'il faut pour lancer un noyau dans ``bwrap`` pour un travail ``job``."""
+
+    job: Path
+    uid: int | None  # uid sans droits du noyau (si la notation tourne en root), sinon None
+
+    @property
+    def work(self) -> Path:
+        return self.job / "work"
+
+    @property
+    def runtime(self) -> Path:
+        return self.job / "runtime"
+
+
+def prepare(job: Path) -> Sandbox:
+    """Crée ``job/work`` et ``job/runtime`` ; en root, un uid propre à la soumission."""
+    uid = 200_000 + secrets.randbelow(800_000) if os.geteuid() == 0 else None
+    box = Sandbox(job, uid)
+    for d in (box.work, box.runtime):
+        d.mkdir(parents=True, exist_ok=True)
+    if uid is not None:
+        os.chown(box.work, uid, uid)
+    return box
+
+
+def _parents(path: Path) -> list[str]:
+    return [str(p) for p in reversed(path.parents) if str(p) != "/"]
+
+
+def _ro(args: list[str], src: Path, dest: str | None = None, made: set | None = None) -> None:
+    dest = dest or str(src)
+    for parent in _parents(Path(dest)):
+        if made is not None and parent not in made:
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", parent]
+    args += ["--ro-bind", str(src), dest]
+
+
+def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
+    """Le début de la ligne de commande du noyau : ``bwrap ... --`` (le noyau suit)."""
+    args = [bwrap or find_bwrap(), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--hostname", "notation", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made: set[str] = {"/usr", "/etc", "/tmp", "/proc", "/dev"}
+    prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix)}
+    for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
+        if not str(prefix).startswith("/usr"):
+            _ro(args, prefix, made=made)
+    package = Path(course_lib.__file__).resolve().parent
+    _ro(args, package, f"{PACKAGES}/course_lib", made)
+    for parent in _parents(box.runtime):
+        if parent not in made:
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", parent]
+    args += ["--bind", str(box.runtime), str(box.runtime), "--bind", str(box.work), WORK,
+             "--chdir", WORK]
+    if box.uid is not None:  # le lanceur abandonne root (setresuid) puis perd ces droits
+        args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    return args + ["--"]
+
+
+BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2", "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg"}
+
+
+def kernel_argv(box: Sandbox | None, env: dict[str, str], python: str = sys.executable) -> list[str]:
+    """Commande du noyau (kernelspec) : lanceur limité, dans ``bwrap`` si ``box`` est donné.
+
+    Dans le bac à sable, l'environnement du noyau est EXACTEMENT ``BASE_ENV`` + ``env`` (``env -i`` :
+    rien de l'environnement de l'enseignant n'y entre) ; sans bac à sable, ``env`` s'ajoute à
+    l'environnement courant (voir ``worker``).
+    """
+    if box is None:
+        return [python, str(LAUNCHER), "-f", "{connection_file}"]
+    inside = {**BASE_ENV, "HOME": WORK, "TMPDIR": "/tmp", "PYTHONPATH": PACKAGES,
+              "MPLCONFIGDIR": f"{WORK}/.mpl", "IPYTHONDIR": f"{WORK}/.ipython", **env}
+    launcher = f"{PACKAGES}/course_lib/grading/{LAUNCHER.name}"  # le paquet est monté là
+    return bwrap_argv(box) + ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in inside.items()),
+                              python, launcher, "-f", "{connection_file}"]
