@@ -54,8 +54,9 @@ class AdaptiveScheduler:
         )
         return self.current_sparsity
 '''
-# Ce que le scheduler du chapitre doit rater : il n'atteint jamais la cible, et il accélère.
-CHAPTER_MUST_FAIL = {"test_cible_atteinte", "test_ralentit"}
+# Ce que le scheduler du chapitre doit rater : il n'atteint jamais la cible, et il accélère
+# (les tests visibles, test_interface, le lui disent déjà ; les tests cachés le confirment).
+CHAPTER_MUST_FAIL = {"test_interface", "test_cible_atteinte", "test_ralentit"}
 
 
 def _sources():
