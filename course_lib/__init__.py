@@ -36,7 +36,15 @@ from .masks import (
     sparsity_report,
 )
 from .models import MLP, SmallCNN, build_model
-from .training import evaluate, fine_tune, set_seed, train, train_baseline
+from .training import (
+    evaluate,
+    fine_tune,
+    reseed_loader,
+    set_seed,
+    train,
+    train_baseline,
+    train_one_epoch,
+)
 
 __version__ = "0.1.0"
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ._validation import check_fraction
+from ._validation import check_against_model, check_binary_masks, check_fraction, check_importance
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -81,44 +81,6 @@ def get_masks(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-# ----------------------------------------------------------------------------- validation
-
-def _check_importance(importance) -> dict[str, torch.Tensor]:
-    if not isinstance(importance, Mapping) or len(importance) == 0:
-        raise TypeError(
-            "importance doit être un dictionnaire non vide {nom du poids: tenseur de scores} ; "
-            f"reçu {type(importance).__name__}{' vide' if isinstance(importance, Mapping) else ''}."
-        )
-    for n, t in importance.items():
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"importance[{n!r}] doit être un tenseur ; reçu {type(t).__name__}.")
-        if t.is_floating_point() and torch.isnan(t).any():
-            raise ValueError(f"importance[{n!r}] contient des NaN : les scores doivent être comparables.")
-    return dict(importance)
-
-
-def check_against_model(model: nn.Module, tensors: Mapping[str, torch.Tensor], what: str = "masks") -> None:
-    """Vérifie que les noms et les formes de ``tensors`` correspondent aux poids élagables du modèle."""
-    modules = prunable_modules(model)
-    if not isinstance(tensors, Mapping):
-        raise TypeError(f"{what} doit être un dictionnaire {{nom du poids: tenseur}} ; reçu {type(tensors).__name__}.")
-    for n, t in tensors.items():
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{what}[{n!r}] doit être un tenseur ; reçu {type(t).__name__}.")
-    unknown = sorted(set(tensors) - set(modules))
-    if unknown:
-        raise KeyError(
-            f"{what} contient des noms qui ne sont pas des poids élagables du modèle : {unknown}. "
-            f"Noms attendus (parmi) : {sorted(modules)}."
-        )
-    for n, t in tensors.items():
-        if tuple(t.shape) != tuple(modules[n].weight.shape):
-            raise ValueError(
-                f"{what}[{n!r}] a la forme {tuple(t.shape)} alors que le poids {n!r} "
-                f"a la forme {tuple(modules[n].weight.shape)}."
-            )
-
-
 # ----------------------------------------------------------------------------- sélection exacte
 
 def _smallest_k_mask(flat: torch.Tensor, k: int) -> torch.Tensor:
@@ -162,7 +124,7 @@ def create_masks_from_importance(importance: Mapping[str, torch.Tensor], sparsit
         ``{nom: masque}`` de même forme que les scores, en ``float32`` (1 = gardé, 0 = élagué).
     """
     sparsity = check_fraction(sparsity, "sparsity")
-    importance = _check_importance(importance)
+    importance = check_importance(importance)
     if scope not in ("global", "layer"):
         raise ValueError(f"scope doit valoir 'global' ou 'layer' ; reçu {scope!r}.")
     if max_layer_sparsity is not None:
@@ -236,7 +198,7 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
         raise ValueError(
             f"criterion doit valoir 'magnitude' ou être une fonction model -> {{nom: scores}} ; reçu {criterion!r}."
         )
-    importance = _check_importance(importance)
+    importance = check_importance(importance)
     check_against_model(model, importance, "importance")
     if keep_pruned:
         current = get_masks(model)
@@ -258,7 +220,7 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Modul
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
     check_against_model(model, masks, "masks")
-    _check_binary(masks)
+    check_binary_masks(masks)
     modules = prunable_modules(model)
     for n, m in masks.items():
         module = modules[n]
@@ -267,16 +229,6 @@ def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Modul
         if _detach_weight not in module._forward_hooks.values():
             module.register_forward_hook(_detach_weight)
     return model
-
-
-def _check_binary(masks: Mapping[str, torch.Tensor]) -> None:
-    for n, m in masks.items():
-        bad = m[(m != 0) & (m != 1)]
-        if bad.numel():
-            raise ValueError(
-                f"masks[{n!r}] doit ne contenir que des 0 et des 1 ; reçu aussi {bad.flatten()[0].item()!r} "
-                f"({bad.numel()} valeur(s) hors de {{0, 1}})."
-            )
 
 
 def _detach_weight(module: nn.Module, *_args) -> None:
@@ -302,7 +254,7 @@ def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown:
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
     check_against_model(model, masks, "masks")
-    _check_binary(masks)
+    check_binary_masks(masks)
     modules = prunable_modules(model)
     fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
     apply_masks(model, fresh)

@@ -14,40 +14,19 @@ ordonnanceurs de ``course_lib.scheduling`` les appellent, un notebook peut les t
 from __future__ import annotations
 
 import math
-import numbers
 
-from ._validation import check_fraction, check_positive_int
+import numpy as np
 
-# ----------------------------------------------------------------------------- validation
+from ._validation import (
+    check_choice,
+    check_fraction,
+    check_positive_int,
+    check_schedule,
+    check_step,
+)
 
-def check_step(step, name: str = "step") -> float:
-    """Un pas est un nombre réel fini >= 0 (entier en pratique, réel accepté pour tracer)."""
-    if isinstance(step, bool) or not isinstance(step, numbers.Real):
-        raise TypeError(f"{name} doit être un nombre >= 0 ; reçu {step!r} (de type {type(step).__name__}).")
-    if not math.isfinite(step) or step < 0:
-        raise ValueError(f"{name} doit être un nombre fini >= 0 ; reçu {step!r}.")
-    return step
-
-
-def check_schedule(final_sparsity, start_step=0, n_steps=10, frequency=1,
-                   initial_sparsity=0.0) -> tuple[float, int, int, int, float]:
-    """Valide les paramètres communs des calendriers progressifs (rien n'est modifié).
-
-    Raises:
-        TypeError / ValueError: sparsités hors de [0, 1), ``initial_sparsity > final_sparsity``,
-            ``start_step < 0``, ``n_steps < 1``, ``frequency < 1``.
-    """
-    final_sparsity = check_fraction(final_sparsity, "final_sparsity")
-    initial_sparsity = check_fraction(initial_sparsity, "initial_sparsity")
-    if initial_sparsity > final_sparsity:
-        raise ValueError(
-            f"initial_sparsity ({initial_sparsity}) doit être <= final_sparsity ({final_sparsity}) : "
-            "un calendrier d'élagage ne fait que monter (un poids élagué reste élagué)."
-        )
-    start_step = check_positive_int(start_step, "start_step", minimum=0)
-    n_steps = check_positive_int(n_steps, "n_steps", minimum=1)
-    frequency = check_positive_int(frequency, "frequency", minimum=1)
-    return final_sparsity, start_step, n_steps, frequency, initial_sparsity
+__all__ = ["SCHEDULES", "check_schedule", "check_step", "cubic_schedule", "linear_schedule",
+           "one_shot_schedule", "rigl_drop_fraction", "schedule_value", "schedule_points", "compounded_sparsity"]
 
 
 def _pruning_index(step: float, start_step: int, n_steps: int, frequency: int) -> int:
@@ -142,3 +121,33 @@ def schedule_value(schedule: str, step, final_sparsity: float, start_step: int =
         check_schedule(final_sparsity, start_step, n_steps, frequency, initial_sparsity)
         return one_shot_schedule(step, final_sparsity, start_step, initial_sparsity)
     return SCHEDULES[schedule](step, final_sparsity, start_step, n_steps, frequency, initial_sparsity)
+
+
+def schedule_points(schedule: str, final_sparsity: float, n_steps: int, start_step: int = 0,
+                    frequency: int = 1, total_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """La courbe s(t) d'un calendrier, pas par pas (t = 0 … ``total_steps``).
+
+    Args:
+        schedule: ``"cubic"`` ou ``"linear"`` (fonctions de ``course_lib.schedules``).
+        total_steps: dernier pas tracé ; par défaut la fin du calendrier plus 20 %.
+
+    Returns:
+        ``(pas, sparsité)`` en tableaux NumPy.
+    """
+    funcs = {"cubic": cubic_schedule, "linear": linear_schedule}
+    check_choice(schedule, "schedule", funcs)
+    end = start_step + n_steps * frequency
+    total = total_steps if total_steps is not None else int(end * 1.2) + 1
+    steps = np.arange(total + 1)
+    values = np.array([funcs[schedule](int(t), final_sparsity, start_step, n_steps, frequency) for t in steps])
+    return steps, values
+
+
+def compounded_sparsity(target: float, n_rounds: int) -> float:
+    """Sparsité atteinte si chaque tour retire ``target / n_rounds`` de ce qui RESTE (l'erreur évitée).
+
+    s = 1 − (1 − s_cible/n)^n < s_cible : l'élagage « composé » n'atteint pas la cible.
+    """
+    target = check_fraction(target, "target")
+    n_rounds = check_positive_int(n_rounds, "n_rounds")
+    return 1 - (1 - target / n_rounds) ** n_rounds

@@ -1,74 +1,42 @@
 """Démonstrations des notebooks 05 à 10 : calendriers, polishing, repousse, comparaison,
 scheduling adaptatif et quiz d'auto-évaluation.
 
-Le principe est celui de ``widgets.criteria`` : tout ce qui entraîne un réseau est fait une
-fois dans le constructeur (trajectoires enregistrées pas à pas, table de précisions) ; le
-rappel du contrôle ne fait que relire ces enregistrements (ou simuler un ordonnanceur contre
-une table) et redessiner une petite figure.
+Ce module ne contient que des contrôles et leur rendu. Le calcul vit ailleurs et n'est fait
+qu'une fois, dans le constructeur : ``course_lib.experiments`` (trajectoires enregistrées pas à
+pas, table de précisions, comparaison), ``course_lib.schedules`` (courbes), ``course_lib.chapter``
+(la règle adaptative du chapitre), ``course_lib.quiz`` (les questions). Le rappel du contrôle ne
+fait que relire ces enregistrements (ou simuler un ordonnanceur contre une table) et redessiner.
+Les noms de calcul restent importables d'ici (``demos.polishing_trajectories``...) pour les notebooks.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from torch import nn
-from torch.func import functional_call
 
-from .._validation import check_fraction, check_loader, check_positive_int
-from ..masks import create_masks, effective_weight, get_masks, is_pruned, prunable_modules
-from ..schedules import cubic_schedule, linear_schedule
-from ..scheduling import (
-    AdaptivePruningScheduler,
-    PruningScheduler,
-    RegrowthPruning,
-    compare_pruning_criteria,
-    polish_pruning,
+from .._validation import check_fraction, check_positive_int
+from ..chapter import chapter_adaptive_rule
+from ..experiments.comparison import comparison_table
+from ..experiments.trajectories import (
+    AccuracyTable,
+    StepRecorder,
+    accuracy_table,
+    polishing_trajectories,
+    regrowth_trajectories,
+    simulate_adaptive,
 )
-from ..training import _reseed_loader, evaluate, fine_tune, make_optimizer, set_seed
+from ..quiz import questions
+from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
-from .criteria import loader_tensors
 
 SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
 
 # ============================================================================ 05 — calendriers
-
-def schedule_points(schedule: str, final_sparsity: float, n_steps: int, start_step: int = 0,
-                    frequency: int = 1, total_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """La courbe s(t) d'un calendrier, pas par pas (t = 0 … ``total_steps``).
-
-    Args:
-        schedule: ``"cubic"`` ou ``"linear"`` (fonctions de ``course_lib.schedules``).
-        total_steps: dernier pas tracé ; par défaut la fin du calendrier plus 20 %.
-
-    Returns:
-        ``(pas, sparsité)`` en tableaux NumPy.
-    """
-    funcs = {"cubic": cubic_schedule, "linear": linear_schedule}
-    if schedule not in funcs:
-        raise ValueError(f"schedule doit valoir 'cubic' ou 'linear' ; reçu {schedule!r}.")
-    end = start_step + n_steps * frequency
-    total = total_steps if total_steps is not None else int(end * 1.2) + 1
-    steps = np.arange(total + 1)
-    values = np.array([funcs[schedule](int(t), final_sparsity, start_step, n_steps, frequency) for t in steps])
-    return steps, values
-
-
-def compounded_sparsity(target: float, n_rounds: int) -> float:
-    """Sparsité atteinte si chaque tour retire ``target / n_rounds`` de ce qui RESTE (l'erreur évitée).
-
-    s = 1 − (1 − s_cible/n)^n < s_cible : l'élagage « composé » n'atteint pas la cible.
-    """
-    target = check_fraction(target, "target")
-    n_rounds = check_positive_int(n_rounds, "n_rounds")
-    return 1 - (1 - target / n_rounds) ** n_rounds
-
 
 def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: int = 100,
                   frequency: int = 50) -> Demo:
@@ -119,99 +87,6 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
 
 # ============================================================================ 06 — polishing
 
-class StepRecorder:
-    """``train_fn`` pour ``polish_pruning`` : une époque de SGD (momentum PERSISTANT) par appel,
-    et, après chaque pas d'optimiseur, un relevé de ce qui se passe aux positions élaguées.
-
-    Relevé par pas (liste ``records``) : ``step``, ``epoch``, ``revived`` (poids élagués non nuls
-    dans le réseau qui s'entraîne), ``momentum`` (positions élaguées au tampon de momentum non nul),
-    ``pruned_abs`` (moyenne de |w| aux positions élaguées), ``acc`` (précision de validation du réseau
-    tel qu'il est) et ``acc_masked`` (la même, masque réappliqué : le réseau qu'on croit entraîner).
-    """
-
-    def __init__(self, loader, masks: Mapping[str, torch.Tensor], val_loader, lr: float = 0.05,
-                 momentum: float = 0.9, seed: int = 0):
-        check_loader(loader, "loader")
-        self.loader, self.masks, self.lr, self.momentum, self.seed = loader, dict(masks), lr, momentum, seed
-        self.x_val, self.y_val = loader_tensors(val_loader)
-        self.optimizer: torch.optim.Optimizer | None = None
-        self._ids: list[int] = []
-        self.epoch = 0
-        self.records: list[dict] = []
-        self.loss_fn = nn.CrossEntropyLoss()
-
-    @torch.no_grad()
-    def _accuracy(self, model, masked: bool) -> float:
-        was = model.training
-        model.eval()
-        if masked and not all(is_pruned(m) for m in prunable_modules(model).values()):
-            params = {n: p.detach() for n, p in model.named_parameters()}
-            for n, m in self.masks.items():
-                params[n] = params[n] * m
-            logits = functional_call(model, params, (self.x_val,))
-        else:
-            logits = model(self.x_val)
-        model.train(was)
-        return float((logits.argmax(1) == self.y_val).float().mean())
-
-    def _record(self, model) -> None:
-        revived = momentum = 0
-        total_abs, count = 0.0, 0
-        modules = prunable_modules(model)
-        for n, mask in self.masks.items():
-            pruned = mask == 0
-            w = effective_weight(modules[n])[pruned]
-            revived += int((w != 0).sum())
-            total_abs += float(w.abs().sum())
-            count += w.numel()
-            param = modules[n].weight_orig if is_pruned(modules[n]) else modules[n].weight
-            buf = self.optimizer.state.get(param, {}).get("momentum_buffer")
-            if buf is not None:
-                momentum += int((buf[pruned] != 0).sum())
-        self.records.append({"step": len(self.records) + 1, "epoch": self.epoch, "revived": revived,
-                             "momentum": momentum, "pruned_abs": total_abs / max(count, 1),
-                             "acc": self._accuracy(model, masked=False),
-                             "acc_masked": self._accuracy(model, masked=True)})
-
-    def __call__(self, model: nn.Module) -> float:
-        ids = [id(p) for p in model.parameters()]
-        if self.optimizer is None or ids != self._ids:
-            self.optimizer = make_optimizer(model, "sgd", self.lr, momentum=self.momentum)
-            self._ids = ids
-        set_seed(self.seed + self.epoch)
-        _reseed_loader(self.loader, self.seed + self.epoch)
-        model.train()
-        total = 0.0
-        for x, y in self.loader:
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_fn(model(x), y)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item()
-            self._record(model)
-        self.epoch += 1
-        return total / len(self.loader)
-
-
-def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 4,
-                           lr: float = 0.05, seed: int = 0) -> dict:
-    """Fait tourner ``polish_pruning`` deux fois sur des copies de ``model`` (masques tenus / naïfs).
-
-    Returns:
-        ``{"held": [...], "naive": [...]}`` (relevés par pas de ``StepRecorder``), plus ``n_pruned``,
-        ``final`` ({mode: précision de validation du modèle rendu, masque appliqué}) et ``masks``.
-    """
-    masks = create_masks(model, sparsity)
-    out = {"masks": masks, "n_pruned": int(sum(int((m == 0).sum()) for m in masks.values())), "final": {}}
-    for mode, hold in (("held", True), ("naive", False)):
-        work = copy.deepcopy(model)
-        rec = StepRecorder(data.train, masks, data.val, lr=lr, seed=seed)
-        polish_pruning(work, masks, rec, n_epochs=n_epochs, hold_masks=hold)
-        out[mode] = rec.records
-        out["final"][mode] = evaluate(work, data.val)
-    return out
-
-
 def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int = 4, lr: float = 0.05,
                    seed: int = 0, trajectories: dict | None = None) -> Demo:
     """Curseur sur les pas de fine-tuning : poids élagués « revenus » (masques tenus vs naïfs).
@@ -258,62 +133,6 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
 
 # ============================================================================ 07 — repousse
 
-def regrowth_trajectories(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction: float = 0.3,
-                          n_updates: int = 8, steps_between: int | None = None, lr: float = 1e-3,
-                          n_batches: int = 4, seed: int = 0, scope: str = "global") -> dict:
-    """Entraîne trois copies élaguées de ``model`` : statique, SET, RigL (Adam, graine fixe).
-
-    Tous les ``steps_between`` pas (une époque par défaut) : précision de validation, puis un
-    ``prune_and_regrow_step`` (sauf statique). La fraction échangée suit le cosinus de RigL
-    (``end_step=n_updates``).
-
-    Returns:
-        ``{méthode: [relevé par mise à jour]}`` avec ``update``, ``accuracy``, ``changed`` (fraction
-        des poids actifs initiaux qui ne le sont plus), ``fraction`` (fraction échangée à ce pas),
-        ``active`` ({couche: poids actifs}), ``grown`` ({couche: poids réactivés}), ``sparsity``.
-    """
-    check_positive_int(n_updates, "n_updates")
-    steps_between = steps_between or len(data.train)
-    out = {}
-    for method in ("statique", "set", "rigl"):
-        work = copy.deepcopy(model)
-        rp = RegrowthPruning(work, sparsity, regrow_fraction, growth="rigl" if method == "statique" else method,
-                             seed=seed, end_step=n_updates, scope=scope, data_loader=data.train,
-                             n_batches=n_batches)
-        start = {n: m.bool() for n, m in get_masks(work).items()}
-        total_active = sum(int(m.sum()) for m in start.values())
-        opt = make_optimizer(work, "adam", lr)
-        set_seed(seed)
-        _reseed_loader(data.train, seed)
-        batches = _cycle(data.train)
-        records = []
-        for u in range(n_updates + 1):
-            masks = {n: m.bool() for n, m in get_masks(work).items()}
-            changed = sum(int((start[n] & ~masks[n]).sum()) for n in start) / max(total_active, 1)
-            rec = {"update": u, "accuracy": evaluate(work, data.val), "changed": changed,
-                   "active": {n: int(m.sum()) for n, m in masks.items()}, "sparsity": rp.current_sparsity,
-                   "fraction": 0.0, "grown": {n: 0 for n in masks}}
-            if u < n_updates:
-                if method != "statique":
-                    rec["fraction"] = rp.drop_fraction
-                    rp.prune_and_regrow_step()
-                    rec["grown"] = {n: int(g.sum()) for n, g in rp.last_grown.items()}
-                work.train()
-                for _ in range(steps_between):
-                    x, y = next(batches)
-                    opt.zero_grad(set_to_none=True)
-                    nn.functional.cross_entropy(work(x), y).backward()
-                    opt.step()
-            records.append(rec)
-        out[method] = records
-    return out
-
-
-def _cycle(loader):
-    while True:
-        yield from loader
-
-
 REGROWTH_COLORS = {"statique": "0.5", "set": "tab:orange", "rigl": "tab:blue"}
 
 
@@ -355,15 +174,6 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
 
 
 # ============================================================================ 08 — comparaison
-
-def comparison_table(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 0.8, 0.9, 0.95),
-                     criteria: Sequence[str] = ("magnitude", "gradient", "hessian"), fine_tune_epochs: int = 1,
-                     seed: int = 0, n_batches: int | None = 4) -> dict:
-    """``compare_pruning_criteria`` à plusieurs sparsités : ``{sparsité: ComparisonResult}``."""
-    return {float(s): compare_pruning_criteria(model, data.train, data.val, criteria, sparsity=s,
-                                               fine_tune_epochs=fine_tune_epochs, seed=seed, n_batches=n_batches)
-            for s in sparsities}
-
 
 def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 0.8, 0.9, 0.95),
                     criteria: Sequence[str] = ("magnitude", "gradient", "hessian"), fine_tune_epochs: int = 1,
@@ -410,77 +220,6 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
 
 
 # ============================================================================ 09 — adaptatif
-
-@dataclass
-class AccuracyTable:
-    """Précision de validation mesurée une fois pour une grille de sparsités (puis interpolée).
-
-    Chaque point : copie du modèle, élagage one-shot par magnitude, fine-tuning court.
-    Sert de « réseau simulé » pour rejouer un ordonnanceur adaptatif instantanément.
-    """
-
-    sparsities: np.ndarray
-    accuracies: np.ndarray
-
-    def __call__(self, sparsity: float) -> float:
-        return float(np.interp(sparsity, self.sparsities, self.accuracies))
-
-
-def accuracy_table(model: nn.Module, data, grid: Sequence[float] | None = None, fine_tune_steps: int = 17,
-                   seed: int = 0) -> AccuracyTable:
-    """Mesure la précision de VALIDATION après élagage à chaque sparsité de ``grid`` (+ fine-tuning court)."""
-    grid = list(grid) if grid is not None else [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98,
-                                                 0.99]
-    accs = []
-    for s in grid:
-        work = copy.deepcopy(model)
-        if s > 0:
-            PruningScheduler.one_shot(work, s)
-            fine_tune(work, data.train, epochs=1, seed=seed, progress=False, max_steps=fine_tune_steps)
-        accs.append(evaluate(work, data.val))
-    return AccuracyTable(np.asarray(grid, dtype=float), np.asarray(accs, dtype=float))
-
-
-def chapter_adaptive_rule(current: float, target: float, violated: bool) -> float:
-    """La règle du CHAPITRE (contre-exemple) : après un dépassement du budget, l'incrément vaut la
-    moitié du chemin restant, soit PLUS que le pas normal d'un dixième : elle accélère au lieu de ralentir."""
-    increment = (target - current) * 0.5 if violated else (target - current) / 10
-    return min(current + increment, target)
-
-
-def simulate_adaptive(table: Callable[[float], float], max_drop: float, target: float = 0.9,
-                      rule: str = "corrected", rollback: bool = True, max_rounds: int = 40) -> list[dict]:
-    """Rejoue un ordonnanceur adaptatif contre une table de précision (aucun entraînement).
-
-    ``rule="corrected"`` : ``AdaptivePruningScheduler`` de la bibliothèque (ralentit après un dépassement,
-    ``rollback`` possible). ``rule="chapter"`` : ``chapter_adaptive_rule``.
-
-    Returns:
-        Un relevé par tour : ``round``, ``sparsity``, ``accuracy``, ``ok`` (baisse dans le budget).
-    """
-    if rule not in ("corrected", "chapter"):
-        raise ValueError(f"rule doit valoir 'corrected' ou 'chapter' ; reçu {rule!r}.")
-    baseline = table(0.0)
-    history = []
-    if rule == "corrected":
-        sched = AdaptivePruningScheduler(0.0, target, max_drop, rollback=rollback)
-        s = sched.get_next_sparsity(baseline)
-        for r in range(1, max_rounds + 1):
-            if sched.finished:
-                break
-            acc = table(s)
-            s_next = sched.get_next_sparsity(acc)
-            history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": sched.history[-1]["ok"]})
-            s = s_next
-        return history
-    s = chapter_adaptive_rule(0.0, target, False)
-    for r in range(1, max_rounds + 1):
-        acc = table(s)
-        ok = baseline - acc < max_drop  # le test du chapitre
-        history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": ok})
-        s = chapter_adaptive_rule(s, target, not ok)
-    return history
-
 
 def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float = 0.02,
                   table: AccuracyTable | None = None, seed: int = 0) -> Demo:
@@ -576,52 +315,14 @@ def numeric_question(question: str, answer: float, tolerance: float, explanation
 
 
 def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
-    """Le quiz du notebook 10 : une question numérique puis des questions à choix.
-
-    La première question dépend de ``n_rounds`` et ``per_round`` : un élagage qui retire
-    ``per_round`` de ce qui RESTE, ``n_rounds`` fois, atteint 1 − (1 − p)^n.
-    """
-    compounded = 1 - (1 - per_round) ** n_rounds
-    return [
-        numeric_question(
-            f"1. Chaque tour retire {per_round:.0%} des poids qui RESTENT. Après {n_rounds} tours, "
-            "quelle part de la couche entière est élaguée ?",
-            answer=compounded, tolerance=0.015, min=0.0, max=1.0, step=0.01,
-            explanation=f"1 − (1 − {per_round:g})^{n_rounds} = {compounded:.1%} : c'est moins que "
-                        f"{n_rounds} × {per_round:.0%}. Une cible doit se dire en fraction de la couche entière.",
-        ),
-        choice_question(
-            "2. Pendant le fine-tuning avec SGD + momentum, comment garder les poids élagués à zéro ?",
-            ["Multiplier les poids par le masque après chaque époque",
-             "Poser les masques avec torch.nn.utils.prune (w = w_orig ⊙ m à chaque passe)",
-             "Baisser le taux d'apprentissage"],
-            answer="Poser les masques avec torch.nn.utils.prune (w = w_orig ⊙ m à chaque passe)",
-            explanation="Le masque est dans le calcul : le gradient de w_orig est nul aux positions "
-                        "élaguées, le momentum n'y accumule rien (notebook 06).",
-        ),
-        choice_question(
-            "3. Un ordonnanceur adaptatif vient de dépasser le budget de précision. Le pas suivant doit être…",
-            ["plus grand (on rattrape le retard)", "plus petit (on ralentit)", "identique"],
-            answer="plus petit (on ralentit)",
-            explanation="Après un dépassement on réduit l'incrément (et on peut revenir aux derniers masques "
-                        "qui tenaient) ; la règle du chapitre fait l'inverse (notebook 09).",
-        ),
-        choice_question(
-            "4. Pour comparer deux critères d'élagage équitablement, chacun doit partir…",
-            ["du modèle laissé par le critère précédent",
-             "d'une copie du même modèle de référence, même graine, même budget",
-             "d'un modèle ré-entraîné de zéro avec une autre graine"],
-            answer="d'une copie du même modèle de référence, même graine, même budget",
-            explanation="Sinon le deuxième critère élague un réseau déjà élagué et fine-tuné (notebook 08).",
-        ),
-        choice_question(
-            "5. Quelle méthode de repousse réactive les poids de plus grand |∂L/∂w| ?",
-            ["SET (Mocanu et al., 2018)", "RigL (Evci et al., 2020)", "Aucune : on réactive au hasard"],
-            answer="RigL (Evci et al., 2020)",
-            explanation="RigL utilise le gradient dense (qui existe aussi aux positions inactives) ; "
-                        "SET tire au hasard (notebook 07).",
-        ),
-    ]
+    """Le quiz du notebook 10 : les questions de ``course_lib.quiz``, une démonstration chacune."""
+    demos = []
+    for q in questions(n_rounds, per_round):
+        if q["kind"] == "numeric":
+            demos.append(numeric_question(q["question"], q["answer"], q["tolerance"], q["explanation"]))
+        else:
+            demos.append(choice_question(q["question"], q["options"], q["answer"], q["explanation"]))
+    return demos
 
 
 def quiz_widget(demos: Sequence[Demo]) -> widgets.VBox:

@@ -1,0 +1,132 @@
+"""Comparer des critères d'élagage à conditions égales (notebook 08, exercice 8.5.1).
+
+``compare_pruning_criteria`` part, pour chaque critère, d'une copie du MÊME modèle de référence,
+avec la même graine, le même ordre des lots et le même budget ; ``jaccard_overlap`` mesure le
+recouvrement des poids élagués ; ``comparison_table`` répète la comparaison à plusieurs sparsités.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .._validation import (
+    check_fraction,
+    check_loader,
+    check_model,
+    check_named_criteria,
+    check_positive_int,
+    check_scope,
+)
+from ..masks import get_masks
+from ..scheduling.base import make_criterion, masked_sparsity, prune_to
+from ..training import evaluate, fine_tune, reseed_loader, set_seed
+
+
+@dataclass
+class ComparisonResult:
+    """Résultat de ``compare_pruning_criteria``.
+
+    Attributes:
+        table: une ligne par critère : ``criterion``, ``accuracy`` (validation, après fine-tuning),
+            ``accuracy_pruned`` (juste après l'élagage), ``sparsity`` (atteinte, d'après les masques),
+            ``seconds`` (calcul de l'importance + élagage + fine-tuning).
+        overlap: ``{(a, b): J}`` dans les deux sens, J = |P_a ∩ P_b| / |P_a ∪ P_b| (Jaccard des
+            ensembles de poids élagués).
+        masks: ``{critère: {nom: masque}}``.
+    """
+
+    table: list[dict]
+    overlap: dict[tuple[str, str], float]
+    masks: dict[str, dict[str, torch.Tensor]] = field(repr=False)
+
+    def row(self, criterion: str) -> dict:
+        for r in self.table:
+            if r["criterion"] == criterion:
+                return r
+        raise KeyError(f"Critère absent de la comparaison : {criterion!r}.")
+
+    def __repr__(self) -> str:
+        lines = [f"{'critère':<12} {'précision':>9} {'avant FT':>9} {'sparsité':>9} {'temps (s)':>9}"]
+        for r in self.table:
+            lines.append(f"{r['criterion']:<12} {r['accuracy']:>9.2%} {r['accuracy_pruned']:>9.2%} "
+                         f"{r['sparsity']:>9.2%} {r['seconds']:>9.2f}")
+        names = [r["criterion"] for r in self.table]
+        for a, b in itertools.combinations(names, 2):
+            lines.append(f"recouvrement (Jaccard) {a} / {b} : {self.overlap[(a, b)]:.3f}")
+        return "\n".join(lines)
+
+
+def jaccard_overlap(masks_a: Mapping[str, torch.Tensor], masks_b: Mapping[str, torch.Tensor]) -> float:
+    """|P_a ∩ P_b| / |P_a ∪ P_b| où P = ensemble des poids élagués (masque nul), toutes couches."""
+    inter = union = 0
+    for n in masks_a:
+        pa, pb = masks_a[n] == 0, masks_b[n] == 0
+        inter += int((pa & pb).sum())
+        union += int((pa | pb).sum())
+    return inter / union if union else 1.0
+
+
+def compare_pruning_criteria(model: nn.Module, train_loader, val_loader,
+                             criteria: Sequence[str | Callable] | Mapping[str, Callable] = ("magnitude", "gradient", "hessian"),
+                             sparsity: float = 0.9, fine_tune_epochs: int = 2, seed: int = 0,
+                             loss_fn: Callable | None = None, progress: bool = False, *, scope: str = "global",
+                             lr: float = 1e-3, n_batches: int | None = None, max_steps: int | None = None
+                             ) -> ComparisonResult:
+    """Compare des critères d'élagage à conditions égales.
+
+    Pour chaque critère : une copie (``deepcopy``) du MÊME modèle de référence, la même graine,
+    le même ordre des lots (le loader est ré-amorcé avant le calcul d'importance et avant le
+    fine-tuning), le même budget de fine-tuning ; précision mesurée sur ``val_loader``.
+    Le modèle passé n'est jamais modifié, et l'ordre des critères ne change aucun chiffre
+    (hors ``seconds``).
+
+    Args:
+        criteria: noms (``"magnitude"``, ``"gradient"``, ``"hessian"``, ``"apoz"``), fonctions
+            ``model -> {nom: importance}`` (nommées par ``__name__``), ou ``{nom: fonction}``.
+        n_batches: lots de ``train_loader`` utilisés pour calculer les importances (``None`` = tous).
+        max_steps: plafond de pas de fine-tuning (budget identique pour tous).
+    """
+    check_model(model)
+    check_loader(train_loader, "train_loader")
+    check_loader(val_loader, "val_loader")
+    sparsity = check_fraction(sparsity, "sparsity")
+    fine_tune_epochs = check_positive_int(fine_tune_epochs, "fine_tune_epochs", minimum=0)
+    check_scope(scope)
+    named = check_named_criteria(criteria)
+
+    table, all_masks = [], {}
+    for name, crit in tqdm(named.items(), desc="critères", disable=not progress, leave=False):
+        work = copy.deepcopy(model)
+        start = time.perf_counter()
+        set_seed(seed)
+        reseed_loader(train_loader, seed)
+        prune_to(work, sparsity, make_criterion(crit, loss_fn, train_loader, n_batches), scope)
+        acc_pruned = evaluate(work, val_loader)
+        if fine_tune_epochs > 0:
+            fine_tune(work, train_loader, epochs=fine_tune_epochs, lr=lr, seed=seed, loss_fn=loss_fn,
+                      progress=progress, max_steps=max_steps, desc=f"fine-tuning {name}")
+        seconds = time.perf_counter() - start
+        all_masks[name] = get_masks(work)
+        table.append({"criterion": name, "accuracy": evaluate(work, val_loader), "accuracy_pruned": acc_pruned,
+                      "sparsity": masked_sparsity(work), "seconds": seconds})
+    overlap = {}
+    for a, b in itertools.combinations(named, 2):
+        overlap[(a, b)] = overlap[(b, a)] = jaccard_overlap(all_masks[a], all_masks[b])
+    return ComparisonResult(table=table, overlap=overlap, masks=all_masks)
+
+
+def comparison_table(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 0.8, 0.9, 0.95),
+                     criteria: Sequence[str] = ("magnitude", "gradient", "hessian"), fine_tune_epochs: int = 1,
+                     seed: int = 0, n_batches: int | None = 4) -> dict:
+    """``compare_pruning_criteria`` à plusieurs sparsités : ``{sparsité: ComparisonResult}``."""
+    return {float(s): compare_pruning_criteria(model, data.train, data.val, criteria, sparsity=s,
+                                               fine_tune_epochs=fine_tune_epochs, seed=seed, n_batches=n_batches)
+            for s in sparsities}
