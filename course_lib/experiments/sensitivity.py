@@ -84,7 +84,7 @@ def gradient_scores(model: nn.Module, loader, loss_fn=None) -> dict[str, dict[st
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     return {
         "magnitude |w|": {n: w.abs() for n, w in get_weights(model).items()},
-        "Taylor |w·ḡ|": compute_gradient_salience(model, loss_fn, loader),
+        "Taylor |w·ḡ|": compute_gradient_salience(model, loss_fn, loader, variant="mean_gradient"),
         "Taylor (w·g)²": compute_gradient_salience(model, loss_fn, loader, variant="squared"),
         "chapitre |w|·moy|g_b|": chapter_gradient_salience(model, loss_fn, loader),
     }
