@@ -33,6 +33,15 @@ class LayerCollapseWarning(UserWarning):
     """Un masque global supprimerait une couche entière (le réseau ne transmettrait plus rien)."""
 
 
+class ChannelImportance(dict):
+    """Importance ``{nom du poids: scores}`` où tous les poids d'un canal de sortie ont le même score.
+
+    Renvoyée par les critères de canal (``apoz_importance``). ``create_masks`` sait alors qu'un canal
+    dont tous les poids sont retirés est un canal **retiré** : il masque aussi son biais. Sans cela le
+    canal émettrait encore ReLU(b_c), une constante (notebook 04).
+    """
+
+
 # ----------------------------------------------------------------------------- noms et poids
 
 def prunable_modules(model: nn.Module, types: tuple[type[nn.Module], ...] = PRUNABLE_TYPES) -> dict[str, nn.Module]:
@@ -236,6 +245,7 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
         raise ValueError(
             f"criterion doit valoir 'magnitude' ou être une fonction model -> {{nom: scores}} ; reçu {criterion!r}."
         )
+    by_channel = isinstance(importance, ChannelImportance)
     importance = _check_importance(importance)
     check_against_model(model, importance, "importance")
     if keep_pruned:
@@ -244,7 +254,20 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
             n: torch.where(current[n].bool(), t.detach().float(), torch.tensor(float("-inf")))
             for n, t in importance.items()
         }
-    return create_masks_from_importance(importance, sparsity, scope, max_layer_sparsity)
+    masks = create_masks_from_importance(importance, sparsity, scope, max_layer_sparsity)
+    if by_channel:
+        masks.update(_bias_masks(modules, masks))
+    return masks
+
+
+def _bias_masks(modules: Mapping[str, nn.Module], masks: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Masques de biais ``{"couche.bias": (C,)}`` : 0 pour chaque canal de sortie dont tout le poids est masqué."""
+    out = {}
+    for n, m in masks.items():
+        alive = m.flatten(1).any(dim=1)
+        if modules[n].bias is not None and not alive.all():
+            out[n[: -len("weight")] + "bias"] = alive.float()
+    return out
 
 
 # ----------------------------------------------------------------------------- application
@@ -252,21 +275,50 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
     """Applique ``masks`` avec ``torch.nn.utils.prune.custom_from_mask``.
 
+    Les clés sont les poids élagables (``"features.0.weight"``) ; pour retirer un canal entier,
+    on peut aussi masquer un biais ou les paramètres d'une BatchNorm (``"features.0.bias"``,
+    ``"features.1.weight"``), comme le fait ``course_lib.structured.channel_masks``.
     Tout est vérifié (noms, formes, valeurs 0/1) avant de toucher au modèle : en cas
     d'erreur, le modèle est inchangé. Un second appel combine les masques (produit).
     """
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
-    check_against_model(model, masks, "masks")
-    _check_binary(masks)
     modules = prunable_modules(model)
+    others = {n: m for n, m in masks.items() if n not in modules}
+    check_against_model(model, {n: m for n, m in masks.items() if n in modules}, "masks")
+    targets = _check_other_masks(model, others)
+    _check_binary(masks)
     for n, m in masks.items():
-        module = modules[n]
-        prune.custom_from_mask(module, "weight", m.to(device=module.weight.device, dtype=module.weight.dtype))
+        module, pname = (modules[n], "weight") if n in modules else targets[n]
+        param = getattr(module, pname)
+        prune.custom_from_mask(module, pname, m.to(device=param.device, dtype=param.dtype))
         _detach_weight(module)
         if _detach_weight not in module._forward_hooks.values():
             module.register_forward_hook(_detach_weight)
     return model
+
+
+def _check_other_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> dict[str, tuple[nn.Module, str]]:
+    """Masques de paramètres autres que les poids élagables : biais, BatchNorm. ``{nom: (module, paramètre)}``."""
+    named = dict(model.named_modules())
+    out = {}
+    for n, m in masks.items():
+        owner, _, pname = n.rpartition(".")
+        module = named.get(owner)
+        if module is None or pname not in ("weight", "bias") or getattr(module, pname, None) is None:
+            raise KeyError(
+                f"masks contient {n!r}, qui n'est ni un poids élagable ni un biais ou un paramètre de "
+                f"normalisation du modèle. Noms attendus : {sorted(prunable_modules(model))}, ou « couche.bias »."
+            )
+        if not isinstance(m, torch.Tensor):
+            raise TypeError(f"masks[{n!r}] doit être un tenseur ; reçu {type(m).__name__}.")
+        if tuple(m.shape) != tuple(getattr(module, pname).shape):
+            raise ValueError(
+                f"masks[{n!r}] a la forme {tuple(m.shape)} alors que le paramètre a la forme "
+                f"{tuple(getattr(module, pname).shape)}."
+            )
+        out[n] = (module, pname)
+    return out
 
 
 def _check_binary(masks: Mapping[str, torch.Tensor]) -> None:
@@ -287,8 +339,14 @@ def _detach_weight(module: nn.Module, *_args) -> None:
     Sans cela, ``copy.deepcopy`` d'un modèle élagué échoue (« Only Tensors created
     explicitly by the user support the deepcopy protocol »).
     """
-    if is_pruned(module):
-        object.__setattr__(module, "weight", module.weight.detach())
+    for pname in _pruned_names(module):
+        object.__setattr__(module, pname, getattr(module, pname).detach())
+
+
+def _pruned_names(module: nn.Module) -> list[str]:
+    """Les paramètres reparamétrés par ``torch.nn.utils.prune`` (``weight``, ``bias``...)."""
+    names = [b[: -len("_mask")] for b, _ in module.named_buffers(recurse=False) if b.endswith("_mask")]
+    return [n for n in names if hasattr(module, n + "_orig")]
 
 
 def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown: bool = True) -> nn.Module:
@@ -321,10 +379,12 @@ def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown:
 
 
 def remove_masks(model: nn.Module) -> nn.Module:
-    """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire."""
-    for m in prunable_modules(model).values():
-        if is_pruned(m):
-            prune.remove(m, "weight")
+    """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire
+    (de même pour un biais ou une BatchNorm masqués)."""
+    prunable_modules(model)  # erreur claire si le modèle n'a rien d'élagable
+    for m in model.modules():
+        for pname in _pruned_names(m):
+            prune.remove(m, pname)
         for key, hook in list(m._forward_hooks.items()):
             if hook is _detach_weight:
                 del m._forward_hooks[key]
@@ -341,10 +401,12 @@ def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict doit être un dictionnaire ; reçu {type(state_dict).__name__}.")
-    masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("weight_mask")}
-    check_against_model(model, masks, "state_dict (masques)")
+    masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("_mask")}
     modules = prunable_modules(model)
-    fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
+    check_against_model(model, {n: m for n, m in masks.items() if n in modules}, "state_dict (masques)")
+    named = dict(model.named_modules())
+    fresh = {n: m for n, m in masks.items()
+             if not hasattr(named.get(n.rpartition(".")[0]), n.rpartition(".")[2] + "_mask")}
     # Essai sur une copie : si le state_dict ne convient pas, le modèle reste intact.
     trial = apply_masks(copy.deepcopy(model), fresh)
     try:
@@ -356,9 +418,10 @@ def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
         ) from err
     apply_masks(model, fresh)
     model.load_state_dict(state_dict)
-    for module in modules.values():  # ``weight`` à jour sans attendre la prochaine passe avant
-        if is_pruned(module):
-            object.__setattr__(module, "weight", (module.weight_orig * module.weight_mask).detach())
+    for module in model.modules():  # ``weight`` (et ``bias``) à jour sans attendre la prochaine passe avant
+        for pname in _pruned_names(module):
+            value = getattr(module, pname + "_orig") * getattr(module, pname + "_mask")
+            object.__setattr__(module, pname, value.detach())
     return model
 
 
