@@ -54,7 +54,6 @@ from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs
     polish_pruning,
     rigl_drop_fraction,
 )
-
 from .structured import (  # noqa: E402  (issue 13 : élagage structuré)
     CifarCNN,
     channel_importance,

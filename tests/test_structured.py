@@ -8,8 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import PruningScheduler, build_model
-from course_lib.masks import apply_masks, create_masks, get_masks, load_pruned_state_dict, remove_masks
+from course_lib import PruningScheduler, build_model, evaluate
+from course_lib.masks import (
+    apply_masks,
+    create_masks,
+    get_masks,
+    load_pruned_state_dict,
+    remove_masks,
+)
 from course_lib.structured import (
     CifarCNN,
     channel_groups,
@@ -282,3 +288,25 @@ def test_unsupported_models_are_refused_clearly():
 
 def test_french_percent():
     assert fr_percent(0.972) == "97,2\u00a0%"
+
+
+# ----------------------------------------------------------------------------- démonstration du notebook 11
+
+def test_structured_demo_picks_precomputed_results(setup):
+    from course_lib.widgets.structured import structured_demo
+
+    data, model = setup
+    small_cifar = _cifar(width=8)
+    demo = structured_demo(model, data, fractions=(0.0, 0.5), value=0.5, latency_model=small_cifar, epochs=1,
+                           batch_sizes=(1,), min_run_time=0.001, min_blocks=2)
+    half = demo.last_result
+    reduced = remove_channels(model, select_channels(channel_importance(model, "l1"), 0.5))
+    assert half["macs"] == count_macs(reduced, (1, 8, 8)) and half["params"] == count_params(reduced)
+    assert half["accuracy_before"] == evaluate(reduced, data.val)
+    cifar_half = remove_channels(small_cifar, select_channels(channel_importance(small_cifar, "l1"), 0.5))
+    assert half["gains"]["MAC"] == count_macs(small_cifar, (3, 32, 32)) / count_macs(cifar_half, (3, 32, 32))
+    demo.control.value = 0.0
+    assert demo.last_result["gains"]["MAC"] == 1 and demo.last_result["macs"] == count_macs(model, (1, 8, 8))
+    assert demo.renders == 2
+    with pytest.raises(ValueError, match="value"):
+        structured_demo(model, data, fractions=(0.0, 0.5), value=0.3)

@@ -59,11 +59,12 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
             right.text(i, gains[n], f"{fr_number(gains[n])}×", ha="center", va="bottom", fontsize=8)
         fig.tight_layout()
         b1 = min(r.latency)
-        print(f"{fr_percent(fraction, 0)} des canaux retirés : précision {fr_percent(r.accuracy_before)} "
-              f"→ {fr_percent(r.accuracy_after)} après fine-tuning ; modèle du cours : "
-              f"{fr_number(r.macs / 1000)} k MAC, {fr_number(r.params / 1000)} k paramètres. "
-              f"Modèle CIFAR : {fr_number(gains['MAC'])}× moins de MAC, mais "
-              f"{fr_number(gains[f'latence, lot de {b1}'])}× plus rapide (lot de {b1}).")
+        head = (f"{fr_percent(fraction, 0)} des canaux retirés : précision {fr_percent(r.accuracy_before)} "
+                f"→ {fr_percent(r.accuracy_after)} après fine-tuning" if fraction else
+                f"Modèle complet (référence) : précision {fr_percent(r.accuracy_before)}")
+        print(f"{head} ; modèle du cours : {fr_number(r.macs / 1000)} k MAC, {fr_number(r.params / 1000)} k "
+              f"paramètres. Modèle CIFAR : {fr_number(gains['MAC'])}× moins de MAC, "
+              f"{fr_number(gains[f'latence, lot de {b1}'])}× plus rapide (lot de {b1}, 1 thread).")
         return {"fraction": fraction, "accuracy_before": r.accuracy_before, "accuracy_after": r.accuracy_after,
                 "macs": r.macs, "params": r.params, "gains": gains}
 
