@@ -30,7 +30,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
     rows = sweep_fractions(model, data, fractions, method=method, **sweep_kwargs)
     by_fraction = {r.fraction: r for r in rows}
     dense = rows[0] if rows[0].fraction == 0 else None
-    slider = widgets.SelectionSlider(options=[(f"{100 * f:g} %", float(f)) for f in fractions], value=float(value),
+    slider = widgets.SelectionSlider(options=[(f"{100 * f:g}\u00a0%", float(f)) for f in fractions], value=float(value),
                                      description="canaux retirés", continuous_update=False)
 
     def speedups(r: SweepRow, ref: SweepRow) -> dict[str, float]:
