@@ -73,3 +73,13 @@ from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs
     polish_pruning,
     rigl_drop_fraction,
 )
+from .structured import (  # noqa: E402  (issue 13 : élagage structuré)
+    CifarCNN,
+    channel_importance,
+    channel_masks,
+    count_macs,
+    count_params,
+    measure_latency,
+    remove_channels,
+    select_channels,
+)

@@ -264,3 +264,28 @@ def check_named_criteria(criteria) -> dict[str, str | Callable]:
     for c in named.values():
         criterion_name(c)  # vérifie chaque critère
     return named
+
+
+def check_other_masks(model: torch.nn.Module, masks: Mapping[str, torch.Tensor]) -> dict:
+    """Masques de paramètres autres que les poids élagables : biais, BatchNorm. ``{nom: (module, paramètre)}``."""
+    from .masks import prunable_modules
+
+    named = dict(model.named_modules())
+    out = {}
+    for n, m in masks.items():
+        owner, _, pname = n.rpartition(".")
+        module = named.get(owner)
+        if module is None or pname not in ("weight", "bias") or getattr(module, pname, None) is None:
+            raise KeyError(
+                f"masks contient {n!r}, qui n'est ni un poids élagable ni un biais ou un paramètre de "
+                f"normalisation du modèle. Noms attendus : {sorted(prunable_modules(model))}, ou « couche.bias »."
+            )
+        if not isinstance(m, torch.Tensor):
+            raise TypeError(f"masks[{n!r}] doit être un tenseur ; reçu {type(m).__name__}.")
+        if tuple(m.shape) != tuple(getattr(module, pname).shape):
+            raise ValueError(
+                f"masks[{n!r}] a la forme {tuple(m.shape)} alors que le paramètre a la forme "
+                f"{tuple(getattr(module, pname).shape)}."
+            )
+        out[n] = (module, pname)
+    return out

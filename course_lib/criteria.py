@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ._validation import check_loader, check_positive_int
-from .masks import prunable_modules, remove_masks
+from .masks import ChannelImportance, prunable_modules, remove_masks
 
 # ----------------------------------------------------------------------------- formules
 
@@ -329,13 +329,17 @@ def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
     return {n: (zeros[n] / counts[n]).float() for n in targets if n in zeros}
 
 
-def apoz_importance(model: nn.Module, data_loader, n_batches: int | None = None) -> dict[str, torch.Tensor]:
+def apoz_importance(model: nn.Module, data_loader, n_batches: int | None = None) -> ChannelImportance:
     """Importance par poids déduite d'APoZ : chaque ReLU est rattachée à la couche élagable qui la
     précède ; tous les poids d'un canal de sortie c reçoivent 1 − APoZ_c. Les couches sans ReLU
-    après elles (la dernière, en général) reçoivent +∞ (jamais élaguées par ce critère)."""
+    après elles (la dernière, en général) reçoivent +∞ (jamais élaguées par ce critère).
+
+    Renvoie une ``ChannelImportance`` : ``create_masks`` masque alors aussi le **biais** d'un canal
+    retiré en entier (sinon il émettrait encore ReLU(b_c)).
+    """
     apoz = compute_apoz(model, data_loader, n_batches)
     modules = prunable_modules(model)
-    out = {n: torch.full_like(m.weight.detach(), float("inf")) for n, m in modules.items()}
+    out = ChannelImportance({n: torch.full_like(m.weight.detach(), float("inf")) for n, m in modules.items()})
     last = None
     for name, _ in model.named_modules():
         if f"{name}.weight" in modules:

@@ -24,13 +24,28 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ._validation import check_against_model, check_binary_masks, check_fraction, check_importance
+from ._validation import (
+    check_against_model,
+    check_binary_masks,
+    check_fraction,
+    check_importance,
+    check_other_masks,
+)
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 class LayerCollapseWarning(UserWarning):
     """Un masque global supprimerait une couche entière (le réseau ne transmettrait plus rien)."""
+
+
+class ChannelImportance(dict):
+    """Importance ``{nom du poids: scores}`` où tous les poids d'un canal de sortie ont le même score.
+
+    Renvoyée par les critères de canal (``apoz_importance``). ``create_masks`` sait alors qu'un canal
+    dont tous les poids sont retirés est un canal **retiré** : il masque aussi son biais. Sans cela le
+    canal émettrait encore ReLU(b_c), une constante (notebook 04).
+    """
 
 
 # ----------------------------------------------------------------------------- noms et poids
@@ -198,6 +213,7 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
         raise ValueError(
             f"criterion doit valoir 'magnitude' ou être une fonction model -> {{nom: scores}} ; reçu {criterion!r}."
         )
+    by_channel = isinstance(importance, ChannelImportance)
     importance = check_importance(importance)
     check_against_model(model, importance, "importance")
     if keep_pruned:
@@ -206,7 +222,20 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
             n: torch.where(current[n].bool(), t.detach().float(), torch.tensor(float("-inf")))
             for n, t in importance.items()
         }
-    return create_masks_from_importance(importance, sparsity, scope, max_layer_sparsity)
+    masks = create_masks_from_importance(importance, sparsity, scope, max_layer_sparsity)
+    if by_channel:
+        masks.update(_bias_masks(modules, masks))
+    return masks
+
+
+def _bias_masks(modules: Mapping[str, nn.Module], masks: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Masques de biais ``{"couche.bias": (C,)}`` : 0 pour chaque canal de sortie dont tout le poids est masqué."""
+    out = {}
+    for n, m in masks.items():
+        alive = m.flatten(1).any(dim=1)
+        if modules[n].bias is not None and not alive.all():
+            out[n[: -len("weight")] + "bias"] = alive.float()
+    return out
 
 
 # ----------------------------------------------------------------------------- application
@@ -214,17 +243,23 @@ def create_masks(model: nn.Module, sparsity: float, criterion: str | Callable = 
 def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
     """Applique ``masks`` avec ``torch.nn.utils.prune.custom_from_mask``.
 
+    Les clés sont les poids élagables (``"features.0.weight"``) ; pour retirer un canal entier,
+    on peut aussi masquer un biais ou les paramètres d'une BatchNorm (``"features.0.bias"``,
+    ``"features.1.weight"``), comme le fait ``course_lib.structured.channel_masks``.
     Tout est vérifié (noms, formes, valeurs 0/1) avant de toucher au modèle : en cas
     d'erreur, le modèle est inchangé. Un second appel combine les masques (produit).
     """
     if not isinstance(masks, Mapping):
         raise TypeError(f"masks doit être un dictionnaire {{nom: masque}} ; reçu {type(masks).__name__}.")
-    check_against_model(model, masks, "masks")
-    check_binary_masks(masks)
     modules = prunable_modules(model)
+    others = {n: m for n, m in masks.items() if n not in modules}
+    check_against_model(model, {n: m for n, m in masks.items() if n in modules}, "masks")
+    targets = check_other_masks(model, others)
+    check_binary_masks(masks)
     for n, m in masks.items():
-        module = modules[n]
-        prune.custom_from_mask(module, "weight", m.to(device=module.weight.device, dtype=module.weight.dtype))
+        module, pname = (modules[n], "weight") if n in modules else targets[n]
+        param = getattr(module, pname)
+        prune.custom_from_mask(module, pname, m.to(device=param.device, dtype=param.dtype))
         _detach_weight(module)
         if _detach_weight not in module._forward_hooks.values():
             module.register_forward_hook(_detach_weight)
@@ -239,8 +274,14 @@ def _detach_weight(module: nn.Module, *_args) -> None:
     Sans cela, ``copy.deepcopy`` d'un modèle élagué échoue (« Only Tensors created
     explicitly by the user support the deepcopy protocol »).
     """
-    if is_pruned(module):
-        object.__setattr__(module, "weight", module.weight.detach())
+    for pname in _pruned_names(module):
+        object.__setattr__(module, pname, getattr(module, pname).detach())
+
+
+def _pruned_names(module: nn.Module) -> list[str]:
+    """Les paramètres reparamétrés par ``torch.nn.utils.prune`` (``weight``, ``bias``...)."""
+    names = [b[: -len("_mask")] for b, _ in module.named_buffers(recurse=False) if b.endswith("_mask")]
+    return [n for n in names if hasattr(module, n + "_orig")]
 
 
 def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown: bool = True) -> nn.Module:
@@ -273,10 +314,12 @@ def set_masks(model: nn.Module, masks: Mapping[str, torch.Tensor], zero_regrown:
 
 
 def remove_masks(model: nn.Module) -> nn.Module:
-    """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire."""
-    for m in prunable_modules(model).values():
-        if is_pruned(m):
-            prune.remove(m, "weight")
+    """Rend l'élagage permanent : ``weight = weight_orig * weight_mask`` devient un paramètre ordinaire
+    (de même pour un biais ou une BatchNorm masqués)."""
+    prunable_modules(model)  # erreur claire si le modèle n'a rien d'élagable
+    for m in model.modules():
+        for pname in _pruned_names(m):
+            prune.remove(m, pname)
         for key, hook in list(m._forward_hooks.items()):
             if hook is _detach_weight:
                 del m._forward_hooks[key]
@@ -293,10 +336,12 @@ def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
     """
     if not isinstance(state_dict, Mapping):
         raise TypeError(f"state_dict doit être un dictionnaire ; reçu {type(state_dict).__name__}.")
-    masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("weight_mask")}
-    check_against_model(model, masks, "state_dict (masques)")
+    masks = {k[: -len("_mask")]: v for k, v in state_dict.items() if k.endswith("_mask")}
     modules = prunable_modules(model)
-    fresh = {n: m for n, m in masks.items() if not is_pruned(modules[n])}
+    check_against_model(model, {n: m for n, m in masks.items() if n in modules}, "state_dict (masques)")
+    named = dict(model.named_modules())
+    fresh = {n: m for n, m in masks.items()
+             if not hasattr(named.get(n.rpartition(".")[0]), n.rpartition(".")[2] + "_mask")}
     # Essai sur une copie : si le state_dict ne convient pas, le modèle reste intact.
     trial = apply_masks(copy.deepcopy(model), fresh)
     try:
@@ -308,9 +353,10 @@ def load_pruned_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
         ) from err
     apply_masks(model, fresh)
     model.load_state_dict(state_dict)
-    for module in modules.values():  # ``weight`` à jour sans attendre la prochaine passe avant
-        if is_pruned(module):
-            object.__setattr__(module, "weight", (module.weight_orig * module.weight_mask).detach())
+    for module in model.modules():  # ``weight`` (et ``bias``) à jour sans attendre la prochaine passe avant
+        for pname in _pruned_names(module):
+            value = getattr(module, pname + "_orig") * getattr(module, pname + "_mask")
+            object.__setattr__(module, pname, value.detach())
     return model
 
 

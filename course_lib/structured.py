@@ -1,0 +1,494 @@
+"""Élagage structuré : retirer pour de vrai des canaux (convolutions) ou des neurones (linéaires).
+
+Un masque met des poids à zéro mais garde leur place : le calcul reste dense, donc aussi
+long (pytorch#36214). Retirer un canal rend le réseau **plus petit** : la couche a moins de
+sorties et la suivante moins d'entrées. Notebook 11 (``notebooks/11_elagage_structure.ipynb``).
+
+- ``channel_importance`` : un score par canal (L1/L2 du filtre, APoZ, Taylor) ;
+- ``select_channels`` : les canaux gardés, couche par couche ;
+- ``channel_masks`` : la version masquée (poids, biais et BatchNorm du canal à zéro) ;
+- ``remove_channels`` : la version physique, un nouveau modèle plus petit, mêmes sorties ;
+- ``count_macs``, ``count_params``, ``measure_latency`` : ce que l'on gagne vraiment.
+
+Architectures prises en charge : des chaînes de modules (``nn.Sequential`` imbriqués, comme
+``SmallCNN``, ``MLP`` et ``CifarCNN``) faites de Conv2d/Linear, BatchNorm, ReLU, pooling,
+Dropout et Flatten. ``remove_channels`` vérifie sur une entrée que la chaîne reproduit le modèle.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._validation import check_fraction, check_positive_int
+from .criteria import _batches, compute_apoz
+
+LAYERS = (nn.Conv2d, nn.Linear)
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+PASSIVE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity, nn.Flatten)
+METHODS = ("l1", "l2", "apoz", "taylor")
+
+
+class CifarCNN(nn.Module):
+    """CNN de forme CIFAR (3×32×32) à six convolutions, façon VGG : [Conv–BN–ReLU]×2 – MaxPool, trois fois.
+
+    Largeurs w, 2w, 4w ; tête ``Flatten – Linear(4w·4·4 → classes)``. Sert à mesurer la latence
+    (qui ne dépend pas des données) ; w=64 : ~1,2 M paramètres, ~153 M MAC par image.
+    """
+
+    def __init__(self, width: int = 64, num_classes: int = 10, in_channels: int = 3, image_size: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for w in (width, 2 * width, 4 * width):
+            for _ in range(2):
+                layers += [nn.Conv2d(prev, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+                prev = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(prev * (image_size // 8) ** 2, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+# ----------------------------------------------------------------------------- structure du réseau
+
+@dataclass
+class ChannelGroup:
+    """Une couche dont on peut retirer des canaux de sortie, et ce qu'il faut couper avec eux."""
+
+    layer: str            # la couche (Conv2d/Linear) dont on retire des sorties
+    norm: str | None      # la BatchNorm qui la suit (mêmes canaux)
+    relu: str | None      # la première ReLU qui la suit (APoZ, Taylor)
+    consumer: str         # la couche suivante, dont on retire les entrées correspondantes
+    channels: int         # nombre de canaux de sortie
+
+
+def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Les modules feuilles dans l'ordre de déclaration ; refuse ce qu'on ne sait pas élaguer."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model doit être un torch.nn.Module ; reçu {type(model).__name__}.")
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    for name, module in leaves:
+        if not isinstance(module, LAYERS + NORMS + PASSIVE):
+            raise ValueError(
+                f"Élagage structuré : le module {name!r} ({type(module).__name__}) n'est pas pris en charge. "
+                "Attendu : une chaîne de Conv2d, Linear, BatchNorm, ReLU, pooling, Dropout et Flatten."
+            )
+        if isinstance(module, nn.Conv2d) and module.groups != 1:
+            raise ValueError(f"Élagage structuré : la convolution {name!r} a groups={module.groups} ; attendu 1.")
+    return leaves
+
+
+def channel_groups(model: nn.Module) -> dict[str, ChannelGroup]:
+    """``{nom de couche: ChannelGroup}`` pour chaque Conv2d/Linear suivie d'une autre (toutes sauf la sortie)."""
+    chain = _chain(model)
+    groups: dict[str, ChannelGroup] = {}
+    current: ChannelGroup | None = None
+    for name, module in chain:
+        if isinstance(module, LAYERS):
+            if current is not None:
+                current.consumer = name
+                groups[current.layer] = current
+            channels = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+            current = ChannelGroup(name, None, None, "", channels)
+        elif current is not None and isinstance(module, NORMS) and current.norm is None and current.relu is None:
+            current.norm = name
+        elif current is not None and isinstance(module, nn.ReLU) and current.relu is None:
+            current.relu = name
+    return groups
+
+
+# ----------------------------------------------------------------------------- critères de canal
+
+def channel_importance(model: nn.Module, method: str = "l1", data_loader=None, loss_fn=None,
+                       n_batches: int | None = None) -> dict[str, torch.Tensor]:
+    """Un score par canal de sortie, ``{nom de couche: (C,)}`` ; un score **élevé** = un canal **important**.
+
+    - ``"l1"`` : s_j = Σ |F_j|, norme L1 du filtre j (Li et al., 2017, *Pruning Filters for
+      Efficient ConvNets*, éq. de la section 3.1) ; ``"l2"`` : ‖F_j‖₂.
+    - ``"apoz"`` : 1 − APoZ_j, APoZ mesuré après la ReLU (Hu et al., 2016, *Network Trimming*, éq. 1).
+    - ``"taylor"`` : Θ_j = moyenne sur les exemples de |(1/M) Σ_m a_m · ∂L/∂a_m|, a la carte
+      d'activation (après la ReLU) du canal j, M ses positions (Molchanov et al., 2017,
+      *Pruning Convolutional Neural Networks for Resource Efficient Inference*, éq. 8), normalisée
+      par sa norme L2 dans la couche (éq. 9) pour comparer les couches.
+
+    ``"apoz"`` et ``"taylor"`` ont besoin de ``data_loader`` ; aucun critère ne modifie le modèle.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method doit valoir l'un de {METHODS} ; reçu {method!r}.")
+    groups = channel_groups(model)
+    if not groups:
+        raise ValueError("Le modèle n'a aucune couche dont on puisse retirer des canaux (il en faut au moins deux).")
+    modules = dict(model.named_modules())
+    if method in ("l1", "l2"):
+        p = 1 if method == "l1" else 2
+        return {n: _weight(modules[n]).flatten(1).norm(p=p, dim=1) for n in groups}
+    if data_loader is None:
+        raise ValueError(f"Le critère {method!r} a besoin de données : passez data_loader=....")
+    missing = [n for n, g in groups.items() if g.relu is None]
+    if missing:
+        raise ValueError(f"Le critère {method!r} mesure la sortie d'une ReLU ; aucune ne suit {missing}.")
+    if method == "apoz":
+        apoz = compute_apoz(model, data_loader, n_batches)
+        return {n: 1 - apoz[g.relu] for n, g in groups.items()}
+    return _taylor(model, groups, data_loader, loss_fn or nn.CrossEntropyLoss(), n_batches)
+
+
+def _weight(module: nn.Module) -> torch.Tensor:
+    if hasattr(module, "weight_orig"):
+        return (module.weight_orig * module.weight_mask).detach()
+    return module.weight.detach()
+
+
+def _taylor(model, groups, data_loader, loss_fn, n_batches) -> dict[str, torch.Tensor]:
+    from .masks import remove_masks
+
+    dense = remove_masks(copy.deepcopy(model)).eval()
+    modules = dict(dense.named_modules())
+    acts: dict[str, torch.Tensor] = {}
+
+    def keep(name):
+        def hook(_m, _i, out):
+            out.retain_grad()
+            acts[name] = out
+        return hook
+
+    handles = [modules[g.relu].register_forward_hook(keep(n)) for n, g in groups.items()]
+    total = {n: torch.zeros(g.channels, dtype=torch.float64) for n, g in groups.items()}
+    seen = 0
+    try:
+        for x, y in _batches(data_loader, n_batches):
+            dense.zero_grad(set_to_none=True)
+            loss_fn(dense(x), y).backward()
+            for n, a in acts.items():
+                prod = (a.detach() * a.grad).flatten(2).mean(dim=2) if a.dim() == 4 else a.detach() * a.grad
+                total[n] += prod.abs().sum(dim=0).double() * len(y)  # la perte est une moyenne du lot
+            seen += len(y)
+    finally:
+        for h in handles:
+            h.remove()
+    out = {}
+    for n, t in total.items():
+        theta = (t / seen).float()
+        out[n] = theta / theta.norm().clamp_min(1e-12)
+    return out
+
+
+def select_channels(importance: Mapping[str, torch.Tensor], fraction: float) -> dict[str, torch.Tensor]:
+    """Les canaux **gardés** de chaque couche : on retire les round(fraction·C) de score le plus faible.
+
+    Couche par couche, compte exact (à égalité, le plus petit indice part d'abord) ; au moins un
+    canal reste. Renvoie ``{nom: indices gardés, triés}``.
+    """
+    fraction = check_fraction(fraction, "fraction")
+    if not isinstance(importance, Mapping) or not importance:
+        raise TypeError(f"importance doit être un dictionnaire non vide {{couche: scores (C,)}} ; reçu {importance!r}.")
+    keep = {}
+    for n, s in importance.items():
+        if not isinstance(s, torch.Tensor) or s.dim() != 1:
+            raise ValueError(f"importance[{n!r}] doit être un tenseur 1-D (un score par canal) ; reçu {s!r}.")
+        n_keep = max(1, s.numel() - round(fraction * s.numel()))
+        s = s.detach()
+        order = sorted(range(s.numel()), key=lambda c: (-float(s[c]), -c))  # le plus petit indice part d'abord
+        keep[n] = torch.tensor(sorted(order[:n_keep]), dtype=torch.long)
+    return keep
+
+
+# ----------------------------------------------------------------------------- masquer ou retirer
+
+def _check_keep(model: nn.Module, keep) -> tuple[dict[str, ChannelGroup], dict[str, torch.Tensor]]:
+    groups = channel_groups(model)
+    if not isinstance(keep, Mapping):
+        raise TypeError(f"keep doit être un dictionnaire {{couche: indices gardés}} ; reçu {type(keep).__name__}.")
+    out = {}
+    for n, idx in keep.items():
+        if n not in groups:
+            raise ValueError(f"keep[{n!r}] : pas une couche dont on peut retirer des canaux ; couches possibles : "
+                             f"{sorted(groups)} (la couche de sortie ne se réduit pas).")
+        idx = torch.as_tensor(idx)
+        if idx.dtype == torch.bool:
+            if idx.numel() != groups[n].channels:
+                raise ValueError(f"keep[{n!r}] : masque de {idx.numel()} booléens pour {groups[n].channels} canaux.")
+            idx = torch.nonzero(idx).flatten()
+        if idx.dim() != 1 or idx.is_floating_point() or idx.numel() == 0:
+            raise ValueError(f"keep[{n!r}] doit être une liste non vide d'indices entiers ; reçu {idx.tolist()!r}.")
+        if int(idx.min()) < 0 or int(idx.max()) >= groups[n].channels or len(set(idx.tolist())) != idx.numel():
+            raise ValueError(f"keep[{n!r}] : indices distincts dans [0, {groups[n].channels}) attendus ; "
+                             f"reçu {idx.tolist()!r}.")
+        out[n] = idx.sort().values
+    return groups, out
+
+
+def channel_masks(model: nn.Module, keep: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
+    """Masques (pour ``apply_masks``) qui éteignent les canaux **non** gardés : ligne du poids, biais,
+    et poids + biais de la BatchNorm qui suit (sinon la BatchNorm rallumerait le canal : β − γ·μ/σ)."""
+    groups, keep = _check_keep(model, keep)
+    modules = dict(model.named_modules())
+    masks = {}
+    for n, idx in keep.items():
+        g, layer = groups[n], modules[n]
+        alive = torch.zeros(g.channels)
+        alive[idx] = 1.0
+        w = _weight(layer)
+        masks[f"{n}.weight"] = alive.view(-1, *([1] * (w.dim() - 1))).expand_as(w).clone()
+        if layer.bias is not None:
+            masks[f"{n}.bias"] = alive.clone()
+        if g.norm is not None and modules[g.norm].affine:
+            masks[f"{g.norm}.weight"] = alive.clone()
+            masks[f"{g.norm}.bias"] = alive.clone()
+    return masks
+
+
+def remove_channels(model: nn.Module, keep: Mapping[str, Sequence[int]], check_input=None) -> nn.Module:
+    """Un **nouveau** modèle où seuls les canaux ``keep[couche]`` restent (``model`` n'est pas modifié).
+
+    Pour chaque couche : lignes gardées du poids et du biais, canaux gardés de la BatchNorm
+    (γ, β, moyenne et variance courantes), colonnes correspondantes de la couche suivante
+    (après un Flatten, les H·W colonnes de chaque canal). Un masque de ``torch.nn.utils.prune`` est
+    d'abord rendu permanent sur la copie. Même sortie que ``apply_masks(model, channel_masks(model, keep))``.
+
+    Args:
+        keep: ``{nom de couche: indices des canaux gardés}`` (ou masque booléen), par ``select_channels``.
+        check_input: une entrée (ex. ``torch.zeros(1, 3, 32, 32)``) sur laquelle on vérifie d'abord
+            que la chaîne des modules reproduit ``model(x)`` (un ``forward`` qui ne suit pas l'ordre
+            des modules ne peut pas être élagué ainsi).
+    """
+    from .masks import remove_masks
+
+    groups, keep = _check_keep(model, keep)
+    if check_input is not None:
+        _check_chain(model, check_input)
+    new = remove_masks(copy.deepcopy(model))
+    modules = dict(new.named_modules())
+    with torch.no_grad():
+        for n, idx in keep.items():
+            g = groups[n]
+            _set(new, n, _cut_out(modules[n], idx))
+            if g.norm is not None:
+                _set(new, g.norm, _cut_norm(modules[g.norm], idx))
+            _set(new, g.consumer, _cut_in(modules[g.consumer], idx, g.channels))
+            modules = dict(new.named_modules())
+    return new
+
+
+def _check_chain(model: nn.Module, x: torch.Tensor) -> None:
+    chain = _chain(model)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = x
+            for _, m in chain:
+                out = m(out)
+            ref = model(x)
+    finally:
+        model.train(was)
+    if out.shape != ref.shape or not torch.allclose(out, ref, atol=1e-5):
+        raise ValueError(f"{type(model).__name__} : son forward n'est pas la simple chaîne de ses modules ; "
+                         "remove_channels ne sait pas l'élaguer.")
+
+
+def _set(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, module)
+
+
+def _cut_out(layer: nn.Module, idx: torch.Tensor) -> nn.Module:
+    new = copy.deepcopy(layer)
+    new.weight = nn.Parameter(layer.weight[idx].clone())
+    if layer.bias is not None:
+        new.bias = nn.Parameter(layer.bias[idx].clone())
+    if isinstance(layer, nn.Conv2d):
+        new.out_channels = len(idx)
+    else:
+        new.out_features = len(idx)
+    return new
+
+
+def _cut_norm(norm: nn.Module, idx: torch.Tensor) -> nn.Module:
+    new = copy.deepcopy(norm)
+    new.num_features = len(idx)
+    if norm.affine:
+        new.weight = nn.Parameter(norm.weight[idx].clone())
+        new.bias = nn.Parameter(norm.bias[idx].clone())
+    if norm.track_running_stats:
+        new.running_mean = norm.running_mean[idx].clone()
+        new.running_var = norm.running_var[idx].clone()
+    return new
+
+
+def _cut_in(layer: nn.Module, idx: torch.Tensor, channels: int) -> nn.Module:
+    new = copy.deepcopy(layer)
+    if isinstance(layer, nn.Conv2d):
+        new.weight = nn.Parameter(layer.weight[:, idx].clone())
+        new.in_channels = len(idx)
+        return new
+    if layer.in_features % channels:
+        raise ValueError(f"Couche linéaire à {layer.in_features} entrées après {channels} canaux : "
+                         "ce n'est pas un multiple, impossible de retrouver les entrées de chaque canal.")
+    spatial = layer.in_features // channels  # après Flatten : les H·W entrées de chaque canal sont contiguës
+    w = layer.weight.view(layer.out_features, channels, spatial)[:, idx].reshape(layer.out_features, -1)
+    new.weight = nn.Parameter(w.clone())
+    new.in_features = len(idx) * spatial
+    return new
+
+
+# ----------------------------------------------------------------------------- ce que l'on gagne
+
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiplications-additions (MAC) d'une passe avant pour **une** entrée de forme ``input_shape`` (C, H, W).
+
+    Convolution : H_out·W_out·C_out·(C_in/groupes)·k_h·k_w ; linéaire : n_in·n_out (les MAC
+    des produits matriciels, comme Torch-Pruning et la convention FLOPs = 2·MAC de
+    ``torch.utils.flop_counter``). BatchNorm, ReLU et pooling sont négligés. Un poids masqué
+    compte : le calcul dense le fait quand même.
+    """
+    shape = tuple(int(s) for s in input_shape) if isinstance(input_shape, Sequence) else None
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"input_shape doit être une forme d'entrée sans le lot, ex. (3, 32, 32) ; reçu {input_shape!r}.")
+    total = 0
+
+    def hook(module, _inputs, out):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += out[0].numel() * k
+        else:
+            total += out[0].numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LAYERS)]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)
+    return int(total)
+
+
+def count_params(model: nn.Module) -> int:
+    """Nombre de paramètres stockés (un poids masqué compte : il occupe toujours sa place)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass
+class Latency:
+    """Latence mesurée par ``torch.utils.benchmark`` : médiane et écart interquartile, en secondes."""
+
+    median: float
+    iqr: float
+    batch_size: int
+    threads: int
+
+    @property
+    def per_example(self) -> float:
+        return self.median / self.batch_size
+
+
+def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, threads: int = 1,
+                    min_run_time: float = 0.2, min_blocks: int = 7, warmup: int = 3, seed: int = 0) -> Latency:
+    """Latence d'une passe avant (mode eval, sans gradient) sur une entrée aléatoire.
+
+    ``torch.utils.benchmark.Timer`` : ``warmup`` passes d'échauffement, puis des blocs d'environ
+    10 ms (``Timer.timeit(number)``) jusqu'à ``min_run_time`` secondes et au moins ``min_blocks``
+    blocs ; médiane et écart interquartile du temps par passe sur les blocs. (``blocked_autorange``
+    fait des blocs de ~0,1 s : trop peu de blocs pour un IQR en 0,2 s.)
+    ``threads`` : threads de calcul (1, ou ``torch.get_num_threads()`` pour le défaut).
+    """
+    from torch.utils import benchmark
+
+    batch_size = check_positive_int(batch_size, "batch_size")
+    threads = check_positive_int(threads, "threads")
+    min_blocks = check_positive_int(min_blocks, "min_blocks")
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, *input_shape, generator=gen)
+    was = model.training
+    model.eval()
+    previous = torch.get_num_threads()
+    try:
+        with torch.inference_mode():
+            timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads)
+            one = min(timer.timeit(1).median for _ in range(max(1, warmup)))  # échauffement
+            number = max(1, round(0.01 / one))
+            times, start = [], time.perf_counter()
+            while len(times) < min_blocks or time.perf_counter() - start < min_run_time:
+                times.append(timer.timeit(number).median)
+    finally:
+        torch.set_num_threads(previous)
+        model.train(was)
+    q1, median, q3 = torch.tensor(times, dtype=torch.float64).quantile(torch.tensor([0.25, 0.5, 0.75],
+                                                                                   dtype=torch.float64)).tolist()
+    return Latency(median, q3 - q1, batch_size, threads)
+
+
+def fr_number(value: float, digits: int = 1) -> str:
+    """« 3,9 » : virgule décimale, espace fine insécable pour les milliers (typographie française)."""
+    text = f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+    return text
+
+
+def fr_percent(value: float, digits: int = 1) -> str:
+    """« 97,2 % » : fraction → pourcentage, virgule décimale, espace insécable avant %."""
+    return f"{fr_number(100 * value, digits)}\u00a0%"
+
+
+# ----------------------------------------------------------------------------- balayage (notebook 11)
+
+@dataclass
+class SweepRow:
+    """Une fraction de canaux retirés : précision (modèle du cours) et coût (modèle de forme CIFAR)."""
+
+    fraction: float
+    accuracy_before: float      # validation, juste après le retrait
+    accuracy_after: float       # validation, après ``epochs`` époques de fine-tuning
+    macs: int                   # modèle du cours, une entrée
+    params: int
+    latency_macs: int           # modèle de latence, une entrée
+    latency_params: int
+    latency: dict               # {taille de lot: Latency} (1 thread)
+
+
+def sweep_fractions(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+                    method: str = "l1", epochs: int = 2, latency_model: nn.Module | None = None,
+                    latency_input_shape: Sequence[int] = (3, 32, 32), batch_sizes: Sequence[int] = (1, 16),
+                    min_run_time: float = 0.1, min_blocks: int = 5, seed: int = 0) -> list[SweepRow]:
+    """Pour chaque fraction : retire les canaux (critère ``method``, couche par couche), mesure la précision
+    de validation avant et après ``epochs`` époques de fine-tuning (graine ``seed``), compte MAC et
+    paramètres, et mesure la latence (1 thread) du modèle ``latency_model`` réduit de la même fraction
+    (par défaut ``CifarCNN(64)`` : la latence ne dépend pas des données, seulement des formes).
+    """
+    from .training import evaluate, fine_tune
+
+    for f in fractions:
+        check_fraction(f, "fraction")
+    check_positive_int(epochs, "epochs", minimum=0)
+    if latency_model is None:
+        torch.manual_seed(seed)
+        latency_model = CifarCNN(64)
+    importance = channel_importance(model, method, data.train)
+    latency_importance = channel_importance(latency_model, "l1")
+    shape = data.input_shape
+    rows = []
+    for f in fractions:
+        small = remove_channels(model, select_channels(importance, f)) if f > 0 else copy.deepcopy(model)
+        before = evaluate(small, data.val)
+        after = before
+        if f > 0 and epochs > 0:
+            fine_tune(small, data.train, epochs=epochs, seed=seed, progress=False)
+            after = evaluate(small, data.val)
+        fast = remove_channels(latency_model, select_channels(latency_importance, f)) if f > 0 else latency_model
+        latency = {b: measure_latency(fast, latency_input_shape, b, threads=1, min_run_time=min_run_time,
+                                      min_blocks=min_blocks, seed=seed) for b in batch_sizes}
+        rows.append(SweepRow(float(f), before, after, count_macs(small, shape), count_params(small),
+                             count_macs(fast, latency_input_shape), count_params(fast), latency))
+    return rows
