@@ -119,10 +119,14 @@ def measure(students: int = STUDENTS, workers: int = WORKERS) -> dict:
         folder.mkdir()
         nbs = _submissions(folder, students)
         ours_wall, results = course_grade(folder, tmp / "grades.csv", workers)
+        print(f"# course-grade : {ours_wall:.1f} s", file=sys.stderr, flush=True)
         rows = list(csv.DictReader((tmp / "grades.csv").open(encoding="utf-8")))
         ours = {(r["student"], r["exercise"]): float(r["score"]) for r in rows}
         theirs_wall, theirs = nbgrader_autograde(tmp, nbs)
+        print(f"# nbgrader autograde : {theirs_wall:.1f} s", file=sys.stderr, flush=True)
         with_box, without_box = sandbox_overhead(tmp, OVERHEAD_SUBS)
+        print(f"# une soumission : {with_box:.1f} s avec bwrap, {without_box:.1f} s sans",
+              file=sys.stderr, flush=True)
     full = sum(r["score"] == r["max_score"] for r in rows)
     per_ex = {ex_id: statistics.median(r.seconds for r in results if r.submission.exercise == ex_id)
               for ex_id in find_exercises()}

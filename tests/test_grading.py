@@ -353,3 +353,18 @@ def test_scan_flags_what_reaches_the_grader(code, flagged):
     from course_lib.grading.scan import scan_source
 
     assert bool(scan_source(code)) is flagged, scan_source(code)
+
+
+def test_without_sandbox_the_instructor_must_ask_and_grading_still_works(tmp_path, capsys):
+    sol, subs = tmp_path / "sol", tmp_path / "subs"
+    sol.mkdir()
+    subs.mkdir()
+    source = fake_source()
+    nbformat.write(source, sol / "ex_0_0_1_double.ipynb")
+    nbformat.write(with_answer(source, "def double(x):\n    return 2 * x"), subs / "alice_0.0.1.ipynb")
+    out = tmp_path / "g.csv"
+    assert cli.main([str(subs), "--out", str(out), "--solutions", str(sol), "--timeout", "10",
+                     "--total-timeout", "60", "--sans-bac-a-sable", "-q"]) == 0
+    assert "sans bac à sable" in capsys.readouterr().err
+    r = next(csv.DictReader(out.open(encoding="utf-8")))
+    assert (r["score"], r["status"]) == ("3", "ok"), r

@@ -5,7 +5,10 @@
   préprocesseurs de nbgrader (ClearSolutions, ClearHiddenTests, LockCells, ComputeChecksums...).
 - ``student_copy`` : ``course-student-copy DOSSIER`` copie le cours sans ``solutions/``.
 - ``cli`` : ``course-grade SOUMISSIONS --out notes.csv`` note un dossier de soumissions
-  (tests cachés remis en place, noyau neuf par soumission, limites de temps et de mémoire).
+  (``submissions`` : inventaire ; ``prepare`` : tests cachés remis en place ; ``scan`` : analyse
+  statique ; ``grader`` : notation, CSV, retours ; ``worker`` : exécution cellule par cellule ;
+  ``sandbox`` + ``kernel_launcher`` : le noyau de l'élève dans bubblewrap, avec ses limites et la
+  remise en état d'IPython avant chaque test).
 
 nbgrader, nbclient et nbformat viennent de l'extra ``instructor`` (ou ``dev``) :
 ``pip install -e .[instructor]``.
