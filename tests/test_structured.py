@@ -276,7 +276,7 @@ def test_unsupported_models_are_refused_clearly():
             return self.b(self.relu(self.a(x)) + x)  # connexion résiduelle : pas une chaîne
 
     with pytest.raises(ValueError, match="chaîne"):
-        remove_channels(Skip(), {"a": [0, 1]}, check_input=torch.zeros(1, 4))
+        remove_channels(Skip(), {"a": [0, 1]}, check_input=torch.ones(1, 4))
     with pytest.raises(ValueError, match="LSTM"):
         channel_importance(nn.Sequential(nn.LSTM(4, 4)), "l1")
     with pytest.raises(ValueError, match="method"):
