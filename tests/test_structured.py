@@ -204,19 +204,24 @@ def test_count_macs_and_params_agree_with_torch_pruning():
         ops, params = tp.utils.count_ops_and_params(net, torch.zeros(1, *shape))
         assert params == count_params(net)
         if not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
-            # Torch-Pruning compte aussi ReLU et pooling (1 opération par élément) : on les retire
+            # Torch-Pruning compte aussi biais, ReLU et pooling (1 opération par élément) : on les retire
             extra = _elementwise_ops(net, shape)
             assert ops - extra == count_macs(net, shape)
 
 
 def _elementwise_ops(model, shape):
+    """Ce que Torch-Pruning compte en plus des MAC : l'addition du biais, la ReLU et le max-pooling (par élément)."""
     total = 0
 
     def hook(module, inputs, out):
         nonlocal total
-        total += out.numel() if isinstance(module, nn.ReLU) else inputs[0].numel()
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            total += out.numel() if module.bias is not None else 0
+        else:
+            total += out.numel() if isinstance(module, nn.ReLU) else inputs[0].numel()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.ReLU, nn.MaxPool2d))]
+    kinds = (nn.ReLU, nn.MaxPool2d, nn.Conv2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     with torch.no_grad():
         model(torch.zeros(1, *shape))
     for h in handles:
@@ -271,7 +276,7 @@ def test_unsupported_models_are_refused_clearly():
             return self.b(self.relu(self.a(x)) + x)  # connexion résiduelle : pas une chaîne
 
     with pytest.raises(ValueError, match="chaîne"):
-        remove_channels(Skip(), {"a": [0, 1]}, check_input=torch.zeros(1, 4))
+        remove_channels(Skip(), {"a": [0, 1]}, check_input=torch.ones(1, 4))
     with pytest.raises(ValueError, match="LSTM"):
         channel_importance(nn.Sequential(nn.LSTM(4, 4)), "l1")
     with pytest.raises(ValueError, match="method"):
