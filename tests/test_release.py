@@ -205,7 +205,7 @@ def test_release_make_test_passes_from_the_copy(release):
     notebooks = [] if full else ["NOTEBOOKS=notebooks/00_introduction.ipynb notebooks/exercices"]
     proc = subprocess.run(["make", "--no-print-directory", "test", f"PYTHON_BIN={sys.executable}",
                            *notebooks], cwd=release, env=_env(release), capture_output=True, text=True,
-                          timeout=600)
+                          timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     m = re.search(r">> course_lib : (\S+)", out)
