@@ -19,16 +19,10 @@ import statistics
 
 import torch
 
+from course_lib.cost import count_macs, count_params, measure_latency
 from course_lib.masks import apply_masks, create_masks, remove_masks
-from course_lib.structured import (
-    CifarCNN,
-    channel_importance,
-    count_macs,
-    count_params,
-    measure_latency,
-    remove_channels,
-    select_channels,
-)
+from course_lib.models import CifarCNN
+from course_lib.structured import channel_importance, remove_channels, select_channels
 
 SHAPE = (3, 32, 32)
 FRACTION = 0.5

@@ -59,6 +59,8 @@ from .training import (
 
 __version__ = "0.1.0"
 
+from .cost import count_macs, count_params, measure_latency  # noqa: E402  (notebook 11)
+from .models import CifarCNN  # noqa: E402
 from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs)
     AdaptivePruningScheduler,
     ComparisonResult,
@@ -74,12 +76,8 @@ from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs
     rigl_drop_fraction,
 )
 from .structured import (  # noqa: E402  (issue 13 : élagage structuré)
-    CifarCNN,
     channel_importance,
     channel_masks,
-    count_macs,
-    count_params,
-    measure_latency,
     remove_channels,
     select_channels,
 )

@@ -73,3 +73,26 @@ def build_model(data=None, kind: str = "cnn", seed: int = 0, **kwargs) -> nn.Mod
             kwargs["width"] = 32
         return SmallCNN(in_channels=c, num_classes=n_cls, image_size=h, **kwargs)
     return MLP(in_features=c * h * w, num_classes=n_cls, **kwargs)
+
+
+class CifarCNN(nn.Module):
+    """CNN de forme CIFAR (3×32×32) à six convolutions, façon VGG : [Conv–BN–ReLU]×2 – MaxPool, trois fois.
+
+    Largeurs w, 2w, 4w ; tête ``Flatten – Linear(4w·4·4 → classes)``. Sert à mesurer la latence
+    (qui ne dépend pas des données) ; w=64 : ~1,2 M paramètres, ~153 M MAC par image.
+    """
+
+    def __init__(self, width: int = 64, num_classes: int = 10, in_channels: int = 3, image_size: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for w in (width, 2 * width, 4 * width):
+            for _ in range(2):
+                layers += [nn.Conv2d(prev, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+                prev = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(prev * (image_size // 8) ** 2, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

@@ -8,7 +8,9 @@ sorties et la suivante moins d'entrées. Notebook 11 (``notebooks/11_elagage_str
 - ``select_channels`` : les canaux gardés, couche par couche ;
 - ``channel_masks`` : la version masquée (poids, biais et BatchNorm du canal à zéro) ;
 - ``remove_channels`` : la version physique, un nouveau modèle plus petit, mêmes sorties ;
-- ``count_macs``, ``count_params``, ``measure_latency`` : ce que l'on gagne vraiment.
+
+Ce que l'on gagne vraiment (MAC, paramètres, latence) se mesure avec ``course_lib.cost`` ;
+le balayage du notebook 11 est dans ``course_lib.experiments.structured``.
 
 Architectures prises en charge : des chaînes de modules (``nn.Sequential`` imbriqués, comme
 ``SmallCNN``, ``MLP`` et ``CifarCNN``) faites de Conv2d/Linear, BatchNorm, ReLU, pooling,
@@ -18,43 +20,19 @@ Dropout et Flatten. ``remove_channels`` vérifie sur une entrée que la chaîne 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ._validation import check_fraction, check_positive_int
+from ._validation import check_fraction
 from .criteria import _batches, compute_apoz
 
 LAYERS = (nn.Conv2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 PASSIVE = (nn.ReLU, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity, nn.Flatten)
 METHODS = ("l1", "l2", "apoz", "taylor")
-
-
-class CifarCNN(nn.Module):
-    """CNN de forme CIFAR (3×32×32) à six convolutions, façon VGG : [Conv–BN–ReLU]×2 – MaxPool, trois fois.
-
-    Largeurs w, 2w, 4w ; tête ``Flatten – Linear(4w·4·4 → classes)``. Sert à mesurer la latence
-    (qui ne dépend pas des données) ; w=64 : ~1,2 M paramètres, ~153 M MAC par image.
-    """
-
-    def __init__(self, width: int = 64, num_classes: int = 10, in_channels: int = 3, image_size: int = 32):
-        super().__init__()
-        layers: list[nn.Module] = []
-        prev = in_channels
-        for w in (width, 2 * width, 4 * width):
-            for _ in range(2):
-                layers += [nn.Conv2d(prev, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
-                prev = w
-            layers.append(nn.MaxPool2d(2))
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(prev * (image_size // 8) ** 2, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
 
 
 # ----------------------------------------------------------------------------- structure du réseau
@@ -338,157 +316,3 @@ def _cut_in(layer: nn.Module, idx: torch.Tensor, channels: int) -> nn.Module:
     new.weight = nn.Parameter(w.clone())
     new.in_features = len(idx) * spatial
     return new
-
-
-# ----------------------------------------------------------------------------- ce que l'on gagne
-
-def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
-    """Multiplications-additions (MAC) d'une passe avant pour **une** entrée de forme ``input_shape`` (C, H, W).
-
-    Convolution : H_out·W_out·C_out·(C_in/groupes)·k_h·k_w ; linéaire : n_in·n_out (les MAC
-    des produits matriciels, comme Torch-Pruning et la convention FLOPs = 2·MAC de
-    ``torch.utils.flop_counter``). BatchNorm, ReLU et pooling sont négligés. Un poids masqué
-    compte : le calcul dense le fait quand même.
-    """
-    shape = tuple(int(s) for s in input_shape) if isinstance(input_shape, Sequence) else None
-    if not shape or any(s < 1 for s in shape):
-        raise ValueError(f"input_shape doit être une forme d'entrée sans le lot, ex. (3, 32, 32) ; reçu {input_shape!r}.")
-    total = 0
-
-    def hook(module, _inputs, out):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total += out[0].numel() * k
-        else:
-            total += out[0].numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, LAYERS)]
-    was = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    return int(total)
-
-
-def count_params(model: nn.Module) -> int:
-    """Nombre de paramètres stockés (un poids masqué compte : il occupe toujours sa place)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-@dataclass
-class Latency:
-    """Latence mesurée par ``torch.utils.benchmark`` : médiane et écart interquartile, en secondes."""
-
-    median: float
-    iqr: float
-    batch_size: int
-    threads: int
-
-    @property
-    def per_example(self) -> float:
-        return self.median / self.batch_size
-
-
-def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, threads: int = 1,
-                    min_run_time: float = 0.2, min_blocks: int = 7, warmup: int = 3, seed: int = 0) -> Latency:
-    """Latence d'une passe avant (mode eval, sans gradient) sur une entrée aléatoire.
-
-    ``torch.utils.benchmark.Timer`` : ``warmup`` passes d'échauffement, puis des blocs d'environ
-    10 ms (``Timer.timeit(number)``) jusqu'à ``min_run_time`` secondes et au moins ``min_blocks``
-    blocs ; médiane et écart interquartile du temps par passe sur les blocs. (``blocked_autorange``
-    fait des blocs de ~0,1 s : trop peu de blocs pour un IQR en 0,2 s.)
-    ``threads`` : threads de calcul (1, ou ``torch.get_num_threads()`` pour le défaut).
-    """
-    from torch.utils import benchmark
-
-    batch_size = check_positive_int(batch_size, "batch_size")
-    threads = check_positive_int(threads, "threads")
-    min_blocks = check_positive_int(min_blocks, "min_blocks")
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, *input_shape, generator=gen)
-    was = model.training
-    model.eval()
-    previous = torch.get_num_threads()
-    try:
-        with torch.inference_mode():
-            timer = benchmark.Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads)
-            one = min(timer.timeit(1).median for _ in range(max(1, warmup)))  # échauffement
-            number = max(1, round(0.01 / one))
-            times, start = [], time.perf_counter()
-            while len(times) < min_blocks or time.perf_counter() - start < min_run_time:
-                times.append(timer.timeit(number).median)
-    finally:
-        torch.set_num_threads(previous)
-        model.train(was)
-    q1, median, q3 = torch.tensor(times, dtype=torch.float64).quantile(torch.tensor([0.25, 0.5, 0.75],
-                                                                                   dtype=torch.float64)).tolist()
-    return Latency(median, q3 - q1, batch_size, threads)
-
-
-def fr_number(value: float, digits: int = 1) -> str:
-    """« 3,9 » : virgule décimale, espace fine insécable pour les milliers (typographie française)."""
-    text = f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
-    return text
-
-
-def fr_percent(value: float, digits: int = 1) -> str:
-    """« 97,2 % » : fraction → pourcentage, virgule décimale, espace insécable avant %."""
-    return f"{fr_number(100 * value, digits)}\u00a0%"
-
-
-# ----------------------------------------------------------------------------- balayage (notebook 11)
-
-@dataclass
-class SweepRow:
-    """Une fraction de canaux retirés : précision (modèle du cours) et coût (modèle de forme CIFAR)."""
-
-    fraction: float
-    accuracy_before: float      # validation, juste après le retrait
-    accuracy_after: float       # validation, après ``epochs`` époques de fine-tuning
-    macs: int                   # modèle du cours, une entrée
-    params: int
-    latency_macs: int           # modèle de latence, une entrée
-    latency_params: int
-    latency: dict               # {taille de lot: Latency} (1 thread)
-
-
-def sweep_fractions(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-                    method: str = "l1", epochs: int = 2, latency_model: nn.Module | None = None,
-                    latency_input_shape: Sequence[int] = (3, 32, 32), batch_sizes: Sequence[int] = (1, 16),
-                    min_run_time: float = 0.1, min_blocks: int = 5, seed: int = 0) -> list[SweepRow]:
-    """Pour chaque fraction : retire les canaux (critère ``method``, couche par couche), mesure la précision
-    de validation avant et après ``epochs`` époques de fine-tuning (graine ``seed``), compte MAC et
-    paramètres, et mesure la latence (1 thread) du modèle ``latency_model`` réduit de la même fraction
-    (par défaut ``CifarCNN(64)`` : la latence ne dépend pas des données, seulement des formes).
-    """
-    from .training import evaluate, fine_tune
-
-    for f in fractions:
-        check_fraction(f, "fraction")
-    check_positive_int(epochs, "epochs", minimum=0)
-    if latency_model is None:
-        torch.manual_seed(seed)
-        latency_model = CifarCNN(64)
-    importance = channel_importance(model, method, data.train)
-    latency_importance = channel_importance(latency_model, "l1")
-    shape = data.input_shape
-    rows = []
-    for f in fractions:
-        small = remove_channels(model, select_channels(importance, f)) if f > 0 else copy.deepcopy(model)
-        before = evaluate(small, data.val)
-        after = before
-        if f > 0 and epochs > 0:
-            fine_tune(small, data.train, epochs=epochs, seed=seed, progress=False)
-            after = evaluate(small, data.val)
-        fast = remove_channels(latency_model, select_channels(latency_importance, f)) if f > 0 else latency_model
-        latency = {b: measure_latency(fast, latency_input_shape, b, threads=1, min_run_time=min_run_time,
-                                      min_blocks=min_blocks, seed=seed) for b in batch_sizes}
-        rows.append(SweepRow(float(f), before, after, count_macs(small, shape), count_params(small),
-                             count_macs(fast, latency_input_shape), count_params(fast), latency))
-    return rows

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from course_lib import PruningScheduler, build_model, evaluate
+from course_lib.cost import count_macs, count_params, measure_latency
 from course_lib.masks import (
     apply_masks,
     create_masks,
@@ -16,15 +17,11 @@ from course_lib.masks import (
     load_pruned_state_dict,
     remove_masks,
 )
+from course_lib.models import CifarCNN
 from course_lib.structured import (
-    CifarCNN,
     channel_groups,
     channel_importance,
     channel_masks,
-    count_macs,
-    count_params,
-    fr_percent,
-    measure_latency,
     remove_channels,
     select_channels,
 )
@@ -289,10 +286,6 @@ def test_unsupported_models_are_refused_clearly():
         count_macs(build_model(seed=0), (0, 8, 8))
     with pytest.raises(KeyError, match="features.7.bias"):
         apply_masks(build_model(seed=0), {"features.7.bias": torch.ones(3)})
-
-
-def test_french_percent():
-    assert fr_percent(0.972) == "97,2\u00a0%"
 
 
 # ----------------------------------------------------------------------------- démonstration du notebook 11

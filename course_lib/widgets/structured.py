@@ -1,6 +1,6 @@
 """Démonstration du notebook 11 : retirer une fraction des canaux, et ce que l'on y gagne vraiment.
 
-Tout est calculé à la construction par ``course_lib.structured.sweep_fractions`` (retrait,
+Tout est calculé à la construction par ``course_lib.experiments.structured.sweep_fractions`` (retrait,
 fine-tuning, MAC, latence mesurée) ; le rappel ne fait que choisir une ligne et dessiner.
 """
 
@@ -12,7 +12,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from torch import nn
 
-from ..structured import SweepRow, fr_number, fr_percent, sweep_fractions
+from ..experiments.structured import SweepRow, sweep_fractions
+from ..fr import num, pct
 from ._base import Demo
 
 
@@ -56,15 +57,15 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
         right.set_xticks(range(len(names)), names, fontsize=8, rotation=15)
         right.set(ylabel="gain (× fois moins)", title="Modèle de forme CIFAR (3×32×32)")
         for i, n in enumerate(names):
-            right.text(i, gains[n], f"{fr_number(gains[n])}×", ha="center", va="bottom", fontsize=8)
+            right.text(i, gains[n], f"{num(gains[n], 1)}×", ha="center", va="bottom", fontsize=8)
         fig.tight_layout()
         b1 = min(r.latency)
-        head = (f"{fr_percent(fraction, 0)} des canaux retirés : précision {fr_percent(r.accuracy_before)} "
-                f"→ {fr_percent(r.accuracy_after)} après fine-tuning" if fraction else
-                f"Modèle complet (référence) : précision {fr_percent(r.accuracy_before)}")
-        print(f"{head} ; modèle du cours : {fr_number(r.macs / 1000)} k MAC, {fr_number(r.params / 1000)} k "
-              f"paramètres. Modèle CIFAR : {fr_number(gains['MAC'])}× moins de MAC, "
-              f"{fr_number(gains[f'latence, lot de {b1}'])}× plus rapide (lot de {b1}, 1 thread).")
+        head = (f"{pct(fraction, 0)} des canaux retirés : précision {pct(r.accuracy_before)} "
+                f"→ {pct(r.accuracy_after)} après fine-tuning" if fraction else
+                f"Modèle complet (référence) : précision {pct(r.accuracy_before)}")
+        print(f"{head} ; modèle du cours : {num(r.macs / 1000, 1)} k MAC, {num(r.params / 1000, 1)} k "
+              f"paramètres. Modèle CIFAR : {num(gains['MAC'], 1)}× moins de MAC, "
+              f"{num(gains[f'latence, lot de {b1}'], 1)}× plus rapide (lot de {b1}, 1 thread).")
         return {"fraction": fraction, "accuracy_before": r.accuracy_before, "accuracy_after": r.accuracy_after,
                 "macs": r.macs, "params": r.params, "gains": gains}
 
