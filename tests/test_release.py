@@ -41,7 +41,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make est nécessaire")
-TOP_LEVEL = {".gitignore", "Makefile", "README.md", "course_lib", "environment.yml", "notebooks",
+TOP_LEVEL = {"jupyter_config", ".gitignore", "Makefile", "README.md", "course_lib", "environment.yml", "notebooks",
              "postBuild", "pyproject.toml", "scripts"}
 
 

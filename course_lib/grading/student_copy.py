@@ -41,7 +41,7 @@ from .generate import build
 TEMPLATES = "release"  # dossier des modèles (README.md, Makefile), relatif au dépôt
 # Ce que la copie reprend du dépôt (un dossier finit par « / »), et ce qu'elle en retire.
 COPIED = ("course_lib/", "notebooks/", "environment.yml", "postBuild", "scripts/ensure_venv.sh",
-          ".gitignore")
+          ".gitignore", "jupyter_config/labconfig/")
 LEFT_OUT = ("course_lib/grading/",)
 EXCLUDED_ANY = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
 # Ce qu'une copie ne doit jamais contenir.
@@ -105,7 +105,7 @@ def student_pyproject(root: Path = ROOT) -> str:
     """Le ``pyproject.toml`` de la copie : les tables du paquet, sans extras ni points d'entrée enseignant."""
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
-    keep = {"build-system", "project", "tool.setuptools.packages.find"}
+    keep = {"build-system", "project", "tool.setuptools.packages.find", "tool.setuptools.package-data"}
     out, table = [], None
     for line in text.splitlines():
         m = re.match(r"^\[([^\[\]]+)\]\s*$", line)
