@@ -122,7 +122,9 @@ def read_claims(path: Path) -> NotebookClaims:
                 found.problems.append(f"cellule {i} : « # claim: » doit être en tête de cellule")
             if not ids:
                 continue
-            for cid in ids:
+            if len(set(ids)) < len(ids):
+                found.problems.append(f"cellule {i} : ligne « # claim: » répétée {ids}")
+            for cid in dict.fromkeys(ids):
                 found.cells.setdefault(cid, []).append(i)
             if not _has_executed_assert(cell.source):
                 found.problems.append(f"cellule {i} ({', '.join(ids)}) : aucun assert exécuté")
@@ -219,6 +221,7 @@ BAD_CASES = {
     "assert jamais exécuté": (code("# claim: 01-deux\ndef f():\n    assert True"), "aucun assert exécuté"),
     "cellule qui ne prouve rien": (code("# claim: 01-rien\nassert True"), "ne prouve aucune phrase"),
     "marqueur pas en tête": (code("x = 1\n# claim: 01-deux\nassert x"), "doit être en tête"),
+    "ligne répétée": (code("# claim: 01-deux\n# claim: 01-deux\nassert True"), "répétée"),
     "ID mal formé": (md("Vrai. <!-- claim: 01_Mal -->"), "invalide"),
     "tolérée par nbval": (code("# claim: 01-deux\nassert False", metadata={"tags": ["raises-exception"]}),
                           "nbval ne pourrait plus échouer"),
