@@ -117,6 +117,7 @@ class Piece:
     where: str
     names_ok: bool = False  # message d'erreur : il nomme le paramètre reçu, c'est voulu
     api_ok: bool = False    # chaîne de code : les noms de fonctions de course_lib y sont des consignes
+    code: str = ""          # la chaîne telle qu'écrite dans le code (pour le message)
 
 
 def _call_name(node: ast.AST) -> str:
@@ -227,7 +228,8 @@ def code_pieces(source: str, where: str) -> list[Piece]:
             text = text.replace(".", ",")
         prose = _is_prose(text)
         if prose or id(node) in displayed:
-            pieces.append(Piece(text, prose, f"{where}, ligne {node.lineno}", id(node) in errors, True))
+            pieces.append(Piece(text, prose, f"{where}, ligne {node.lineno}", id(node) in errors, True,
+                                (ast.get_source_segment(source, node) or "")[:90]))
     return pieces
 
 
@@ -251,8 +253,9 @@ def module_pieces(path: Path) -> list[Piece]:
 def violations(pieces: list[Piece]) -> list[str]:
     out = []
     for p in pieces:
-        for bad in percent_problems(p.text):
-            out.append(f"{p.where} : nombre « {bad} » (attendu « 97,2 % » : course_lib.fr.pct)")
+        for bad in percent_problems(p.text)[:1]:  # une ligne par chaîne
+            shown = p.code or _excerpt(p.text, bad)
+            out.append(f"{p.where} : nombre à l'anglaise dans {shown} (attendu « 97,2 % » : course_lib.fr.pct)")
         for bad in [] if p.names_ok else identifier_problems(p.text, api_ok=p.api_ok):
             out.append(f"{p.where} : identifiant interne « {bad} » dans « {_excerpt(p.text, bad)} »")
     return out
