@@ -6,7 +6,18 @@ menu Run > Run All Cells, attente de la fin, puis
   (b) les widgets sont rendus (``.jupyter-widgets`` visible, aucun « Error displaying widget ») ;
   (c) chaque contrôle principal (classe CSS ``course-control``) change le contenu de sa sortie
       (classe ``course-output``) quand on le bouge.
-Une capture d'écran par notebook va dans ``tests/artifacts/screenshots/`` (ignoré par git).
+  (d) mise en page, à 1280×800 puis à 900×800 (le même notebook exécuté, fenêtre rétrécie) :
+      aucun libellé de widget coupé (libellé, valeur affichée, bouton, liste déroulante : texte
+      plus large que sa boîte), aucun mot coupé en deux par un retour à la ligne dans le texte
+      des widgets (« élag uées ») ;
+  (e) typographie du rendu : aucun nombre « 97.2% » / « 97% » dans les sorties, aucune valeur
+      de curseur à point décimal (« 0.90 ») ;
+  (f) pas de fenêtre « Would you like to get notified about official Jupyter news? » : le
+      serveur prend ``jupyter_config/`` comme ``make lab``, sans autre réglage qui la cacherait.
+Les exercices élèves (``notebooks/exercices/``) passent les mêmes contrôles, sauf (b) et (c) :
+ils n'ont pas de widget.
+Deux captures d'écran par notebook (``NOM-1280.png``, ``NOM-900.png``) vont dans
+``tests/artifacts/screenshots/`` (ignoré par git).
 
 Isolation : le serveur tourne sur 127.0.0.1 (port libre, jeton aléatoire) sur une COPIE de
 ``notebooks/`` dans un dossier temporaire, avec des réglages temporaires (pas de fenêtre
@@ -46,11 +57,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-dev-shm-usage"]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 SECTIONS = [p.name for p in section_notebooks()]
+EXERCISES = sorted(p.name for p in (ROOT / "notebooks" / "exercices").glob("*.ipynb"))
+WIDTHS = (1280, 900)      # écran de portable, puis fenêtre étroite (JupyterLab à moitié d'écran)
+HEIGHT = 800
+NEWS_TEXT = ("official Jupyter news", "get notified about")
 RUN_TIMEOUT_S = 420       # un notebook met au plus ~60 s ; large marge sur une machine chargée
 CHANGE_TIMEOUT_S = 45     # un rappel répond en < 0,5 s ; marge pour un noyau occupé
 LAB_SETTINGS = {
-    # pas de fenêtre « Recevoir les nouvelles de Jupyter ? », aucune requête externe
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    # Rien ici sur la fenêtre « news » : c'est jupyter_config/ (comme make lab) qui doit l'éviter.
     # jamais d'écriture des notebooks exécutés (ce sont des copies, mais restons propres)
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     # toutes les cellules dans le DOM : l'index d'une cellule du DOM est celui du fichier
@@ -184,7 +198,7 @@ def browser(lab, tmp_path_factory):
     try:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000},
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": WIDTHS[0], "height": HEIGHT},
         )
         yield context
     finally:
@@ -205,6 +219,9 @@ class Report:
     controls: list[dict] = field(default_factory=list)        # un par course-control
     seconds: float = 0.0
     screenshot: Path | None = None
+    layout: dict[int, list[str]] = field(default_factory=dict)   # largeur -> libellés coupés, mots coupés
+    typography: list[str] = field(default_factory=list)         # « 97.2% » dans le rendu
+    news_popup: bool = False
 
 
 # Une erreur du noyau (sortie de type « error ») est rendue par JupyterLab avec le type MIME
@@ -254,6 +271,107 @@ _SNAPSHOT_JS = """
   return out.innerText + '\\u0000' + imgs + '\\u0000' + svgs;
 }
 """
+
+
+# Libellés coupés : un texte plus large que sa boîte (débordement masqué, points de suspension).
+# Liste déroulante : le texte de l'option choisie, mesuré avec la police de l'élément, doit tenir
+# dans la boîte moins la flèche. Mots coupés : dans le texte des widgets (sorties des démos,
+# titres HTML), on cherche les retours à la ligne automatiques (un caractère plus bas que le
+# précédent sans « \n » entre eux) tombés entre deux lettres.
+_LAYOUT_JS = r"""
+() => {
+  const visible = e => e.offsetParent !== null && e.getClientRects().length > 0;
+  const cut = [], split = [];
+  const roots = Array.from(document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets'));
+  const seen = new Set();
+  const label = e => (e.innerText || e.value || '').trim().slice(0, 60);
+  for (const root of roots) {
+    for (const e of root.querySelectorAll(
+        '.widget-label, .widget-readout, .widget-label-basic, button, .widget-toggle-button, ' +
+        '.widget-html-content, .widget-inline-hbox label')) {
+      if (seen.has(e) || !visible(e) || !(e.innerText || '').trim()) continue;
+      seen.add(e);
+      if (e.scrollWidth > e.clientWidth + 1) cut.push(label(e) + ' [' + e.className.split(' ')[0] + ']');
+    }
+    for (const sel of root.querySelectorAll('select')) {
+      if (seen.has(sel) || !visible(sel) || sel.selectedIndex < 0 || sel.multiple) continue;
+      seen.add(sel);
+      const st = getComputedStyle(sel);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = st.font || (st.fontSize + ' ' + st.fontFamily);
+      const text = sel.options[sel.selectedIndex].text;
+      const room = sel.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+      if (ctx.measureText(text).width > room) cut.push(text.slice(0, 60) + ' [liste]');
+    }
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent;
+      if (text.trim().length < 2 || !node.parentElement || !visible(node.parentElement)) continue;
+      if (node.parentElement.closest('svg, select, option, .jp-RenderedImage')) continue;
+      let prevTop = null;
+      for (let i = 0; i < text.length && i < 5000; i++) {
+        if (text[i] === '\n') { prevTop = null; continue; }
+        range.setStart(node, i); range.setEnd(node, i + 1);
+        const r = range.getClientRects()[0];
+        if (!r) continue;
+        if (prevTop !== null && r.top > prevTop + 2 && /\p{L}/u.test(text[i]) && i > 0
+            && /\p{L}/u.test(text[i - 1])) {
+          split.push(text.slice(Math.max(0, i - 20), i) + '|' + text.slice(i, i + 20));
+        }
+        prevTop = r.top;
+      }
+    }
+  }
+  return {cut, split};
+}
+"""
+
+BAD_PERCENT = re.compile(r"\d\.\d+\s*%|\d%")
+BAD_READOUT = re.compile(r"\d\.\d")
+
+_TEXT_JS = r"""
+() => ({
+  outputs: Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+    .filter(o => o.getAttribute('data-mime-type') !== 'application/vnd.jupyter.stderr'
+              && o.getAttribute('data-mime-type') !== 'application/vnd.jupyter.error')
+    .map(o => o.innerText),
+  readouts: Array.from(document.querySelectorAll('.jp-OutputArea-output .widget-readout'))
+    .map(e => e.innerText || e.value || ''),
+  page: document.body.innerText,
+})
+"""
+
+
+def typography_problems(texts: dict) -> list[str]:
+    """Nombres à l'anglaise dans le rendu (voir le docstring du module, point (e))."""
+    found = []
+    for text in texts["outputs"]:
+        for m in BAD_PERCENT.finditer(text):
+            found.append(f"sortie : « {text[max(0, m.start() - 30): m.end() + 10].strip()} »")
+    for text in texts["readouts"]:
+        if BAD_READOUT.search(text):
+            found.append(f"valeur de curseur « {text.strip()} » (attendu une virgule décimale)")
+    return sorted(set(found))
+
+
+def has_news_popup(page_text: str) -> bool:
+    return any(t in page_text for t in NEWS_TEXT)
+
+
+def check_layout(page, report: Report, stem: str) -> None:
+    """Capture et mise en page à chaque largeur de ``WIDTHS`` (fenêtre redimensionnée, pas de ré-exécution)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": HEIGHT})
+        page.wait_for_timeout(700)  # JupyterLab recalcule sa mise en page
+        found = page.evaluate(_LAYOUT_JS)
+        report.layout[width] = ([f"libellé coupé : {c}" for c in found["cut"]]
+                                + [f"mot coupé : « {w} »" for w in found["split"]])
+        shot = SCREENSHOTS / f"{stem}-{width}.png"
+        page.screenshot(path=str(shot))
+        report.screenshot = report.screenshot or shot
+    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
 
 
 def _run_all(page, lab: Lab, rel: str) -> None:
@@ -367,9 +485,11 @@ def run_notebook(context, lab: Lab, rel: str, change_timeout: float = CHANGE_TIM
         idle_by = time.monotonic() + 15  # capture plus lisible une fois le dernier rappel fini
         while lab.kernel_state(rel) != "idle" and time.monotonic() < idle_by:
             time.sleep(0.3)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        report.screenshot = SCREENSHOTS / (Path(rel).stem + ".png")
-        page.screenshot(path=str(report.screenshot))
+        texts = page.evaluate(_TEXT_JS)
+        report.typography = typography_problems(texts)
+        report.news_popup = has_news_popup(texts["page"])
+        check_layout(page, report, Path(rel).stem)
+        report.news_popup = report.news_popup or has_news_popup(page.evaluate("() => document.body.innerText"))
     finally:
         report.seconds = time.monotonic() - start
         page.close()
@@ -377,9 +497,17 @@ def run_notebook(context, lab: Lab, rel: str, change_timeout: float = CHANGE_TIM
     return report
 
 
-def assert_report_ok(report: Report, lab: Lab) -> None:
+def assert_report_ok(report: Report, lab: Lab, widgets_expected: bool = True) -> None:
     where = f"{report.path} (capture : {report.screenshot})"
     assert not report.errors, f"{where} : erreurs affichées :\n" + "\n".join(report.errors)
+    assert not report.news_popup, f"{where} : la fenêtre « Jupyter news » s'affiche (voir jupyter_config/)"
+    layout = [f"{w} px : {p}" for w, problems in report.layout.items() for p in problems]
+    assert not layout, f"{where} : mise en page des widgets :\n" + "\n".join(layout)
+    assert not report.typography, f"{where} : nombres à l'anglaise :\n" + "\n".join(report.typography)
+    assert set(report.layout) == set(WIDTHS), f"{where} : largeurs vérifiées {sorted(report.layout)}"
+    if not widgets_expected:
+        assert not report.widget_errors, f"{where} : widgets en erreur {report.widget_errors}"
+        return
     assert report.widgets_visible > 0, f"{where} : aucun widget rendu"
     assert not report.widget_errors, f"{where} : widgets en erreur {report.widget_errors}"
     assert report.controls, f"{where} : aucun contrôle principal (classe course-control)"
@@ -397,8 +525,38 @@ def test_section_notebook_in_browser(name, lab, browser):
     assert_report_ok(report, lab)
 
 
+@pytest.mark.parametrize("name", EXERCISES)
+def test_exercise_notebook_in_browser(name, lab, browser):
+    report = run_notebook(browser, lab, f"notebooks/exercices/{name}")
+    print(f"{name} : {report.seconds:.1f} s")
+    assert_report_ok(report, lab, widgets_expected=False)
+
+
 def test_there_are_section_notebooks():
     assert SECTIONS, "aucun notebook de section (notebooks/NN_*.ipynb)"
+    assert EXERCISES, "aucun exercice élève (notebooks/exercices/*.ipynb)"
+
+
+def test_no_news_popup_and_config_says_why(lab, browser):
+    """La fenêtre « news » n'apparaît pas, et c'est jupyter_config/ qui la désactive."""
+    page = browser.new_page()
+    try:
+        page.goto(f"{lab.base}/lab?reset&token={lab.token}", wait_until="domcontentloaded")
+        page.locator("#jp-MainMenu").wait_for(state="visible", timeout=120_000)
+        page.wait_for_timeout(5000)  # la fenêtre arrive quelques secondes après le chargement
+        config = json.loads(page.locator("#jupyter-config-data").text_content())
+        assert "@jupyterlab/apputils-extension:announcements" in config.get("disabledExtensions", []), config.get(
+            "disabledExtensions")
+        assert not has_news_popup(page.evaluate("() => document.body.innerText"))
+    finally:
+        page.close()
+
+
+def test_text_checks_can_fail():
+    assert has_news_popup("Would you like to get notified about official Jupyter news?")
+    bad = typography_problems({"outputs": ["précision 97.2%", "sparsité 90%"], "readouts": ["0.90"]})
+    assert len(bad) == 3, bad
+    assert typography_problems({"outputs": ["précision 97,2\u202f%"], "readouts": ["0,90", "12"]}) == []
 
 
 # --- le test sait échouer : deux notebooks factices -------------------------------------------
@@ -430,6 +588,18 @@ def _write_fixtures(folder: Path) -> None:
                  nbformat.v4.new_code_cell(broken.format(body="value", start=4)),
                  nbformat.v4.new_code_cell("1 / 0"),
                  nbformat.v4.new_code_cell("print('jamais exécutée')")]
+    # mise en page : un libellé trop long pour sa boîte, un texte monospace coupé au milieu des
+    # mots, une précision à l'anglaise ; rien n'y lève d'erreur
+    ugly = nbformat.v4.new_notebook(metadata={"kernelspec": ks})
+    ugly.cells = [nbformat.v4.new_code_cell(
+        "import ipywidgets as widgets\n"
+        "from IPython.display import display\n"
+        "out = widgets.Output(layout=widgets.Layout(width='300px'))\n"
+        "with out:\n"
+        "    print('les connexions élaguées ' * 12)\n"
+        "    print(f'précision {0.972:.1%}')\n"
+        "display(widgets.VBox([widgets.IntSlider(description='canaux retirés du réseau', value=3), out]))")]
+    nbformat.write(ugly, folder / "ugly.ipynb")
     nbformat.write(good, folder / "good.ipynb")
     nbformat.write(bad, folder / "bad.ipynb")
 
@@ -452,3 +622,16 @@ def test_harness_detects_errors_and_dead_controls(lab, browser):
     assert [c["changed"] for c in report.controls] == [False, True]
     with pytest.raises(AssertionError):
         assert_report_ok(report, lab)
+
+
+def test_harness_detects_cut_labels_split_words_and_english_numbers(lab, browser):
+    report = run_notebook(browser, lab, "fixtures/ugly.ipynb")
+    assert not report.errors
+    for width in WIDTHS:
+        problems = "\n".join(report.layout[width])
+        assert "libellé coupé : canaux retirés" in problems, problems
+        assert "mot coupé" in problems, problems
+    assert any("97.2%" in t for t in report.typography), report.typography
+    assert all((SCREENSHOTS / f"ugly-{w}.png").is_file() for w in WIDTHS)
+    with pytest.raises(AssertionError, match="mise en page"):
+        assert_report_ok(report, lab, widgets_expected=False)
