@@ -117,3 +117,64 @@ class SeedComparison:
         for c in self.names:
             rows.append("| " + " | ".join([c] + [s.fmt(digits) for s in self.acc[scope][c]]) + " |")
         return "\n".join(rows)
+
+
+def last_layer_rank_correlations(model: nn.Module, loader, loss_fn=None) -> dict[str, float]:
+    """Notebook 03 : ρ de Spearman entre chaque critère et l'effet réel |ΔL| (force brute), dernière couche.
+
+    L'effet réel de la suppression de chaque poids de la dernière couche linéaire vient de
+    ``true_loss_increase`` ; la diagonale de la hessienne est estimée par la Fisher empirique
+    par exemple (``approximate_hessian_diag``). Critères : magnitude |w_j|, Taylor |w_j ḡ_j|,
+    Taylor par exemple (1/N) Σ_m |w_j g_j^(m)| (Molchanov et al., 2017, éq. 8), OBD ½ F_jj w_j²
+    (LeCun et al., 1990) et la formule inversée du chapitre w_j² / (2 F_jj).
+    """
+    from ..chapter import inverted_hessian_criterion
+    from ..criteria import approximate_hessian_diag, compute_gradients, hessian_criterion
+    from .sensitivity import last_layer_name, spearman_rho, true_loss_increase
+
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    batches = [(b[0], b[1]) for b in loader]
+    name = last_layer_name(model)
+    w = get_weights(model)[name]
+    true = true_loss_increase(model, batches, loss_fn).abs()
+    fisher = approximate_hessian_diag(model, loss_fn, batches)[name]
+    g = compute_gradients(model, loss_fn, batches)[name]
+    per_example = compute_gradient_salience(model, loss_fn, batches)[name]
+    candidates = {
+        MAGNITUDE: w.abs(),
+        TAYLOR_MEAN: (w * g).abs(),
+        TAYLOR: per_example,
+        "OBD ½·F·w²": hessian_criterion(w, fisher),
+        "OBD inversé w²/(2F)": inverted_hessian_criterion(w, fisher),
+    }
+    return {c: spearman_rho(s, true) for c, s in candidates.items()}
+
+
+APOZ_HIGH = "APoZ le plus élevé (après ReLU)"
+APOZ_LOW = "APoZ le plus faible (après ReLU)"
+APOZ_BEFORE = "mesure avant la ReLU (chapitre)"
+
+
+def apoz_channel_removal(model: nn.Module, data, relu: str, fraction: float = 0.5) -> dict[str, float]:
+    """Notebook 04 : précision de validation après retrait de ``fraction`` des canaux de la couche
+    qui précède ``relu`` (poids **et** biais), choisis par APoZ (Hu et al., 2016) élevé, faible,
+    ou mesuré avant la ReLU comme le chapitre ; ``"sans retrait"`` : la référence.
+    """
+    from ..criteria import compute_apoz
+    from .sensitivity import channel_masks, highest_apoz_channels, relu_to_layer
+
+    mapping = relu_to_layer(model)
+    if relu not in mapping:
+        raise ValueError(f"relu={relu!r} : choisissez une ReLU qui suit une couche élagable parmi {list(mapping)}.")
+    layer = mapping[relu]
+    after = compute_apoz(model, data.train)[relu]
+    before = compute_apoz(model, data.train, layer_types=(nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))[layer]
+    evaluator = MaskedEvaluator(model, data.val)
+    choices = {
+        APOZ_HIGH: highest_apoz_channels(after, fraction),
+        APOZ_LOW: highest_apoz_channels(-after, fraction),
+        APOZ_BEFORE: highest_apoz_channels(before, fraction),
+    }
+    out = {"sans retrait": evaluator.accuracy()}
+    out.update({label: evaluator.accuracy(channel_masks(evaluator.model, layer, ch)) for label, ch in choices.items()})
+    return out
