@@ -88,6 +88,8 @@ def _demo(control, render, extra_controls, **kwargs) -> Demo:
     """Une ``Demo`` dont aucun libellé n'est coupé : largeur de description « initial » partout."""
     for c in (control, *extra_controls):
         c.style.description_width = "initial"
+        if isinstance(c, widgets.Dropdown):  # le menu s'élargit à son plus long libellé : rien n'est coupé
+            c.layout.width = "auto"
     return Demo(control, render, extra_controls, **kwargs)
 
 
