@@ -46,7 +46,7 @@ def chapter_gradient_salience(model: nn.Module, loss_fn, loader, n_batches: int 
     qui la suit) moyennent |w·g^(m)| **exemple par exemple** ; |w·ḡ| (gradient moyen) laisse les
     signes se compenser. La moyenne des |g_b| sur des lots de B exemples est un intermédiaire
     (|w·ḡ| ≤ version du chapitre ≤ version par exemple, à lots égaux) qui dépend de B.
-    Critère de l'article : ``course_lib.criteria.compute_gradient_salience`` (notebook 02).
+    Correction (critère de l'article) : ``course_lib.criteria.compute_gradient_salience`` (notebook 02).
     """
     weights = get_weights(model)
     acc = {n: torch.zeros_like(w) for n, w in weights.items()}
