@@ -42,10 +42,11 @@ def quantile_threshold_mask(importance: torch.Tensor, sparsity: float) -> torch.
 def chapter_gradient_salience(model: nn.Module, loss_fn, loader, n_batches: int | None = None):
     """**Version du chapitre** : |w| · moyenne des |g_b| lot par lot.
 
-    Erreur : moyenner des valeurs absolues ne laisse pas les gradients de signes opposés se
-    compenser : le score reflète le bruit du gradient plus que son effet moyen sur la perte
-    (Molchanov et al., 2017, éq. 7, prennent |w·ḡ| avec ḡ moyen sur les données).
-    Correction : ``course_lib.criteria.compute_gradient_salience``.
+    Ce n'est ni le critère de l'article ni sa variante : Molchanov et al. (2017, éq. 8 et la phrase
+    qui la suit) moyennent |w·g^(m)| **exemple par exemple** ; |w·ḡ| (gradient moyen) laisse les
+    signes se compenser. La moyenne des |g_b| sur des lots de B exemples est un intermédiaire
+    (|w·ḡ| ≤ version du chapitre ≤ version par exemple, à lots égaux) qui dépend de B.
+    Correction (critère de l'article) : ``course_lib.criteria.compute_gradient_salience`` (notebook 02).
     """
     weights = get_weights(model)
     acc = {n: torch.zeros_like(w) for n, w in weights.items()}

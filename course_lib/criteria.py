@@ -19,12 +19,12 @@ from .masks import ChannelImportance, prunable_modules, remove_masks
 # ----------------------------------------------------------------------------- formules
 
 def magnitude_criterion(weights: torch.Tensor) -> torch.Tensor:
-    """Magnitude : s = |w| (Han et al., 2015, *Learning both Weights and Connections*)."""
+    """Magnitude : I_j = |w_j| (Han et al., 2015, *Learning both Weights and Connections*)."""
     return weights.abs()
 
 
 def gradient_criterion(weights: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    """Saillance de Taylor au premier ordre : s = |w · g| = |w|·|g|.
+    """Saillance de Taylor au premier ordre : I_j = |w_j · g_j| = |w_j|·|g_j|.
 
     ΔL ≈ -g·w quand on met w à zéro (développement de Taylor d'ordre 1) ;
     Molchanov et al., 2017, *Pruning Convolutional Neural Networks for Resource
@@ -41,20 +41,20 @@ def taylor_squared_criterion(weights: torch.Tensor, gradients: torch.Tensor) -> 
 
 
 def hessian_criterion(weights: torch.Tensor, hessian_diag: torch.Tensor) -> torch.Tensor:
-    """Saillance OBD : s_k = ½ · H_kk · w_k² (LeCun, Denker & Solla, 1990, *Optimal Brain Damage*).
+    """Saillance OBD : I_j = ½ · H_jj · w_j² (LeCun, Denker & Solla, 1990, *Optimal Brain Damage*).
 
     Au second ordre, autour d'un minimum (g ≈ 0) et avec une hessienne supposée
-    diagonale, mettre w_k à zéro augmente la perte de ½ H_kk w_k². Une forte
+    diagonale, mettre w_j à zéro augmente la perte de ½ H_jj w_j². Une forte
     courbure rend donc un poids **plus** important. Le chapitre écrit w²/(2H) :
     cette formule inverse le classement (voir ``inverted_hessian_criterion``).
     OBS (Hassibi & Stork, 1993) divise, elle, par l'élément diagonal de l'**inverse**
-    de la hessienne : s_q = w_q² / (2 [H⁻¹]_qq) — voir ``obs_criterion``.
+    de la hessienne : I_q = w_q² / (2 [H⁻¹]_qq) — voir ``obs_criterion``.
     """
     return 0.5 * hessian_diag * weights**2
 
 
 def obs_criterion(weights: torch.Tensor, hessian_inv_diag: torch.Tensor) -> torch.Tensor:
-    """Saillance OBS : s_q = w_q² / (2 [H⁻¹]_qq) (Hassibi & Stork, 1993, *Optimal Brain Surgeon*).
+    """Saillance OBS : I_q = w_q² / (2 [H⁻¹]_qq) (Hassibi & Stork, 1993, *Optimal Brain Surgeon*).
 
     Attention : c'est la diagonale de l'**inverse** de H, pas 1/H_qq (égaux seulement si H est diagonale).
     """
@@ -131,11 +131,11 @@ def compute_gradient_salience(model: nn.Module, loss_fn, data_loader, n_batches:
                               chunk_size: int = 64) -> dict[str, torch.Tensor]:
     """Saillance de Taylor au premier ordre de chaque poids élagable.
 
-    - ``variant="per_example"`` (défaut, celui de l'article) : s_k = (1/N) Σ_n |w_k · g_{n,k}|,
-      g_n gradient de la perte de l'exemple n ; voir ``per_example_taylor_salience``.
-    - ``variant="mean_gradient"`` : s_k = |w_k · ḡ_k|, ḡ gradient moyen sur le loader. C'est la
+    - ``variant="per_example"`` (défaut, celui de l'article) : I_j = (1/N) Σ_m |w_j · g_j^(m)|,
+      g_j^(m) gradient de la perte de l'exemple m ; voir ``per_example_taylor_salience``.
+    - ``variant="mean_gradient"`` : I_j = |w_j · ḡ_j|, ḡ gradient moyen sur le loader. C'est la
       variation, au premier ordre, de la perte **moyenne** ; les effets de signes opposés d'un
-      exemple à l'autre s'y compensent (s ≤ variante par exemple, inégalité triangulaire).
+      exemple à l'autre s'y compensent (I_j ≤ variante par exemple, inégalité triangulaire).
     - ``variant="squared"`` : moyenne sur les lots de (w·g_b)² (Molchanov et al., 2019).
 
     ``normalize=True`` divise les scores de chaque couche par leur norme ℓ2
@@ -171,14 +171,14 @@ def compute_gradient_salience(model: nn.Module, loss_fn, data_loader, n_batches:
 
 def per_example_taylor_salience(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
                                 chunk_size: int = 64) -> dict[str, torch.Tensor]:
-    """Critère de Taylor **par exemple** : s_k = (1/N) Σ_n |w_k · ∂ℓ_n/∂w_k|.
+    """Critère de Taylor **par exemple** : I_j = (1/N) Σ_m |w_j · g_j^(m)|, g_j^(m) = ∂ℓ_m/∂w_j.
 
     Molchanov, Tyree, Karras, Aila & Kautz, 2017, *Pruning Convolutional Neural Networks for
     Resource Efficient Inference* (ICLR), §2.2 : éq. 8, Θ_TE = |(1/M) Σ_m (∂C/∂z_m) z_m|, et la
     phrase qui la suit : pour un lot de T > 1 exemples, le critère est calculé pour chaque
     exemple séparément puis moyenné sur les T exemples. L'article l'applique à une carte
     d'activation z ; ici, même raisonnement au premier ordre pour un poids (z = w, M = 1) :
-    retirer w_k change la perte de l'exemple n d'environ -w_k g_{n,k}, et l'on moyenne la
+    retirer w_j change la perte de l'exemple m d'environ -w_j g_j^(m), et l'on moyenne la
     **valeur absolue** de ce changement sur les exemples.
 
     Gradients par exemple avec ``torch.func`` (``per_sample_gradients``), par paquets de
@@ -246,7 +246,7 @@ def approximate_hessian_diag(model: nn.Module, loss_fn, data_loader, method: str
                              n_batches: int | None = None, chunk_size: int = 64) -> dict[str, torch.Tensor]:
     """Approximation diagonale de la hessienne de la perte, par poids élagable.
 
-    - ``method="fisher"`` (défaut) : Fisher **empirique**, F_kk = (1/N) Σ_n (∂ℓ_n/∂w_k)²,
+    - ``method="fisher"`` (défaut) : Fisher **empirique**, F_jj = (1/N) Σ_m (g_j^(m))²,
       moyenne des carrés des gradients **par exemple** (calculés avec ``torch.func``,
       par paquets de ``chunk_size`` pour borner la mémoire). Proche de la hessienne près
       d'un minimum pour une perte de log-vraisemblance (Martens, 2020, *New insights and
@@ -276,7 +276,7 @@ def approximate_hessian_diag(model: nn.Module, loss_fn, data_loader, method: str
 
 def compute_obd_saliency(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
                          method: str = "fisher") -> dict[str, torch.Tensor]:
-    """Saillance OBD ½·F_kk·w_k² de chaque poids élagable, F estimée par ``approximate_hessian_diag``."""
+    """Saillance OBD ½·F_jj·w_j² de chaque poids élagable, F estimée par ``approximate_hessian_diag``."""
     h = approximate_hessian_diag(model, loss_fn, data_loader, method=method, n_batches=n_batches)
     weights = {n: m.weight.detach() for n, m in prunable_modules(_dense_copy(model)).items()}
     return {n: hessian_criterion(weights[n], h[n]) for n in weights}

@@ -31,6 +31,7 @@ from ._validation import (
     check_importance,
     check_other_masks,
 )
+from .fr import pct
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -398,8 +399,8 @@ class SparsityReport:
         width = max(len(layer.name) for layer in self.layers)
         lines = [f"{'couche':<{width}}  {'nuls':>9} / {'total':<9} sparsité"]
         for layer in self.layers:
-            lines.append(f"{layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {layer.sparsity:7.2%}")
-        lines.append(f"{'GLOBAL':<{width}}  {self.zeros:>9} / {self.total:<9} {self.global_sparsity:7.2%}")
+            lines.append(f"{layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {pct(layer.sparsity, 2):>8}")
+        lines.append(f"{'réseau entier':<{width}}  {self.zeros:>9} / {self.total:<9} {pct(self.global_sparsity, 2):>8}")
         return "\n".join(lines)
 
 

@@ -185,3 +185,60 @@ def test_apoz_demo(setup, record_property):
     with pytest.raises(ValueError, match="ReLU"):
         W.apoz_demo(model, data, layer="features.0")
     record_property("latency_s", demo.last_latency)
+
+
+# ----------------------------------------------------------------------------- expériences sur graines
+
+def test_criteria_scores_per_example_taylor_is_normalised_and_dominates_mean_gradient(setup):
+    from course_lib.experiments import criteria_comparison as cc
+
+    data, model = setup
+    batches = [(x, y) for x, y in data.train if len(y) == data.train.batch_size][:4]
+    scores = cc.criteria_scores(model, batches, (cc.TAYLOR, cc.TAYLOR_MEAN, cc.RANDOM), seed=3)
+    for n, s in scores[cc.TAYLOR].items():  # normalisation ℓ2 par couche (Molchanov 2017, §2.3)
+        assert float(s.norm()) == pytest.approx(1.0, abs=1e-5), n
+    raw = compute_gradient_salience(model, nn.CrossEntropyLoss(), batches)
+    for n in raw:  # |w·ḡ| ≤ moyenne des |w·g^(m)| (inégalité triangulaire)
+        assert torch.all(scores[cc.TAYLOR_MEAN][n] <= raw[n] * (1 + 1e-4) + 1e-12)
+    again = cc.criteria_scores(model, batches, (cc.RANDOM,), seed=3)[cc.RANDOM]
+    assert all(torch.equal(again[n], scores[cc.RANDOM][n]) for n in again)  # hasard reproductible
+
+
+def test_criteria_comparison_bad_inputs_are_french_errors(setup):
+    from course_lib.experiments import criteria_comparison as cc
+
+    data, model = setup
+    before = param_snapshot(model)
+    with pytest.raises(ValueError, match="inconnu"):
+        cc.criteria_scores(model, data.train, ("Taylor au doigt mouillé",))
+    with pytest.raises(ValueError, match="au moins 3 graines"):
+        cc.SeedComparison(data, [cc.MAGNITUDE], (0.5,), seeds=(0, 1))
+    with pytest.raises(ValueError, match="ReLU"):
+        cc.apoz_channel_removal(model, data, "features.0")
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n])
+
+
+def test_apoz_channel_removal_matches_masked_evaluation(setup):
+    from course_lib.experiments import criteria_comparison as cc
+
+    data, model = setup
+    res = cc.apoz_channel_removal(model, data, "classifier.2", 0.5)
+    assert res["sans retrait"] == pytest.approx(evaluate(model, data.val))
+    after = W.compute_apoz(model, data.train)["classifier.2"]
+    removed = W.highest_apoz_channels(after, 0.5)
+    ev = W.MaskedEvaluator(model, data.val)
+    assert res[cc.APOZ_HIGH] == pytest.approx(ev.accuracy(W.channel_masks(ev.model, "classifier.1", removed)))
+    assert len({res[cc.APOZ_HIGH], res[cc.APOZ_LOW]}) == 2
+
+
+def test_widget_text_is_french(setup, capsys):
+    data, model = setup
+    demo = W.gradient_demo(model, data, value=0.8)
+    capsys.readouterr()
+    demo.controls[1].value = "layer"
+    text = capsys.readouterr().out
+    assert "par couche" in text and "layer" not in text  # la portée en français, pas son identifiant
+    assert "," in text and "\u202f%" in text and "." not in text.replace("·", "")  # « 93,1 % »
+    assert all(c.style.description_width == "initial" for c in demo.controls)
+    assert "80\u202f%" in [label for label, _ in demo.control.options]

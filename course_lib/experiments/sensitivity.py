@@ -15,8 +15,6 @@ from torch import nn
 from torch.func import functional_call
 
 from .._validation import check_fraction, check_loader
-from ..chapter import chapter_gradient_salience
-from ..criteria import compute_gradient_salience
 from ..masks import get_weights, remove_masks
 
 
@@ -80,14 +78,21 @@ def spearman_rho(a, b) -> float:
 
 
 def gradient_scores(model: nn.Module, loader, loss_fn=None) -> dict[str, dict[str, torch.Tensor]]:
-    """Les scores comparés au notebook 02 : magnitude, |w·ḡ|, (w·g_b)² moyen, et la version du chapitre."""
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    return {
-        "magnitude |w|": {n: w.abs() for n, w in get_weights(model).items()},
-        "Taylor |w·ḡ|": compute_gradient_salience(model, loss_fn, loader, variant="mean_gradient"),
-        "Taylor (w·g)²": compute_gradient_salience(model, loss_fn, loader, variant="squared"),
-        "chapitre |w|·moy|g_b|": chapter_gradient_salience(model, loss_fn, loader),
-    }
+    """Les scores comparés au notebook 02 : magnitude, Taylor par exemple (normalisé ℓ2 par couche,
+    Molchanov et al. 2017, éq. 8 et §2.3), |w·ḡ|, la version du chapitre et (w·g_b)² moyen.
+
+    Voir ``experiments.criteria_comparison.criteria_scores``.
+    """
+    from .criteria_comparison import (
+        CHAPTER,
+        MAGNITUDE,
+        TAYLOR,
+        TAYLOR_MEAN,
+        TAYLOR_SQUARED,
+        criteria_scores,
+    )
+
+    return criteria_scores(model, loader, (MAGNITUDE, TAYLOR, TAYLOR_MEAN, CHAPTER, TAYLOR_SQUARED), loss_fn)
 
 
 def last_layer_name(model: nn.Module) -> str:

@@ -38,6 +38,7 @@ from ..experiments.sensitivity import (
     spearman_rho,
     true_loss_increase,
 )
+from ..fr import NNBSP, num, pct
 from ..masks import LayerCollapseWarning, create_masks_from_importance, get_weights, remove_masks
 from ._base import Demo
 
@@ -74,14 +75,32 @@ def _thresholds(importance, masks, scope):
     return out
 
 
+SCOPE_LABELS = {"global": "globale", "layer": "par couche"}
+ESTIMATOR_LABELS = {"fisher": "Fisher par exemple", "squared_batch_mean": "carré de la moyenne du lot"}
+
+
+def _pct_label(fraction: float) -> str:
+    """« 99,5 % » pour 0.995 : pas de zéros inutiles, virgule décimale, espace fine insécable."""
+    return f"{100 * fraction:g}".replace(".", ",") + NNBSP + "%"
+
+
+def _demo(control, render, extra_controls, **kwargs) -> Demo:
+    """Une ``Demo`` dont aucun libellé n'est coupé : largeur de description « initial » partout."""
+    for c in (control, *extra_controls):
+        c.style.description_width = "initial"
+        if isinstance(c, widgets.Dropdown):  # le menu s'élargit à son plus long libellé : rien n'est coupé
+            c.layout.width = "auto"
+    return Demo(control, render, extra_controls, **kwargs)
+
+
 def _sparsity_slider(sparsities: Sequence[float], value: float, description: str = "sparsité"):
-    options = [(f"{100 * s:g} %", float(s)) for s in sparsities]
+    options = [(_pct_label(s), float(s)) for s in sparsities]
     for s in sparsities:
         check_fraction(s, "sparsities")
     if value not in [o[1] for o in options]:
         raise ValueError(f"value={value} doit être l'une des sparsités proposées : {list(sparsities)}.")
     return widgets.SelectionSlider(options=options, value=float(value), description=description,
-                                   continuous_update=False)
+                                   continuous_update=False, style={"description_width": "initial"})
 
 
 # ----------------------------------------------------------------------------- 00 : masques
@@ -111,13 +130,13 @@ def mask_demo(model: nn.Module, data, layer: str = "classifier.3.weight",
         acc = evaluator.accuracy(masks)
         fig, ax = plt.subplots(figsize=(7, 2.6))
         plots.layer_mask_image(ax, weights[layer], masks[layer],
-                               f"{plots.short_name(layer)} — masque {method}, sparsité {sparsity:.0%} "
-                               f"— précision (val) {acc:.1%}")
+                               f"{plots.short_name(layer)} : masque {method}, sparsité {_pct_label(sparsity)}, "
+                               f"précision (validation) {pct(acc)}")
         fig.tight_layout()
         return {"sparsity": sparsity, "method": method, "accuracy": acc,
                 "kept": int(masks[layer].sum()), "mask": masks[layer]}
 
-    return Demo(_sparsity_slider(sparsities, value), render, [method], names=["sparsity", "method"],
+    return _demo(_sparsity_slider(sparsities, value), render, [method], names=["sparsity", "method"],
                 title="Masque et précision : magnitude contre hasard")
 
 
@@ -144,27 +163,30 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [3, 2]})
         plots.magnitude_histogram(ax1, importance, thresholds)
         plots.layer_sparsity_bars(ax2, layer_sparsity, target=sparsity)
-        note = f" — couche(s) effondrée(s) : {[plots.short_name(n) for n in collapsed]}" if collapsed else ""
-        fig.suptitle(f"{scope} à {sparsity:.1%} : précision (val) {acc:.1%}{note}", fontsize=10)
+        names = ", ".join(plots.short_name(n) for n in collapsed)
+        note = f" ; couche(s) vidée(s) : {names}" if collapsed else ""
+        fig.suptitle(f"portée {SCOPE_LABELS[scope]}, sparsité {_pct_label(sparsity)} : "
+                     f"précision (validation) {pct(acc)}{note}", fontsize=10)
         fig.tight_layout()
         return {"sparsity": sparsity, "scope": scope, "accuracy": acc, "layer_sparsity": layer_sparsity,
                 "thresholds": thresholds, "collapsed": collapsed}
 
-    return Demo(_sparsity_slider(sparsities, value), render, [scope], names=["sparsity", "scope"],
+    return _demo(_sparsity_slider(sparsities, value), render, [scope], names=["sparsity", "scope"],
                 title="Élagage par magnitude : seuil global ou par couche")
 
 
 # ----------------------------------------------------------------------------- 02 : gradient
 
 def gradient_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT_SPARSITIES[:-2],
-                  value: float = 0.8, loss_fn=None) -> Demo:
+                  value: float = 0.8, loss_fn=None, scores=None) -> Demo:
     """Notebook 02 : précision après élagage selon le critère (magnitude contre gradient).
 
-    Les scores sont calculés une fois (sur ``data.train``), ainsi que les courbes
+    Les scores sont calculés une fois (sur ``data.train``, ou donnés par ``scores``, par exemple ceux
+    de ``experiments.criteria_comparison.SeedComparison``), ainsi que les courbes
     précision/sparsité pour les deux portées. Le rappel affiche la courbe, la position
     courante et le recouvrement des poids élagués avec ceux de la magnitude.
     """
-    scores = gradient_scores(model, data.train, loss_fn)
+    scores = scores if scores is not None else gradient_scores(model, data.train, loss_fn)
     evaluator = MaskedEvaluator(model, data.val)
     base = evaluator.accuracy()
     curves = {
@@ -187,15 +209,15 @@ def gradient_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT_
             overlap[c] = int((pruned & ref).sum()) / union if union else 1.0
         fig, ax = plt.subplots(figsize=(7, 3))
         plots.accuracy_curves(ax, sparsities, curves[scope], current=sparsity, baseline=base)
-        ax.set_title(f"portée : {scope}", fontsize=10)
+        ax.set_title(f"portée {SCOPE_LABELS[scope]}", fontsize=10)
         fig.tight_layout()
-        print(f"sparsité {sparsity:.1%} ({scope})")
-        print(f"{'critère':<24}{'précision':>10}{'recouvrement avec |w|':>24}")
+        print(f"sparsité {_pct_label(sparsity)}, portée {SCOPE_LABELS[scope]}")
+        print(f"{'critère':<22}{'précision':>10}{'Jaccard':>9}")
         for c in scores:
-            print(f"{c:<24}{accuracies[c]:>10.1%}{overlap[c]:>24.1%}")
+            print(f"{c:<22}{pct(accuracies[c]):>10}{pct(overlap[c]):>9}")
         return {"sparsity": sparsity, "scope": scope, "accuracies": accuracies, "overlap": overlap}
 
-    return Demo(_sparsity_slider(sparsities, value), render, [scope], names=["sparsity", "scope"],
+    return _demo(_sparsity_slider(sparsities, value), render, [scope], names=["sparsity", "scope"],
                 title="Magnitude contre saillance de gradient")
 
 
@@ -238,7 +260,7 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
         h = cum[estimator][n_batches - 1]
         return {
             "magnitude |w|": magnitude_criterion(w),
-            "Taylor |w·g|": gradient_criterion(w, grad_mean[n_batches - 1]),
+            "Taylor |w·ḡ|": gradient_criterion(w, grad_mean[n_batches - 1]),
             "OBD ½·H·w²": hessian_criterion(w, h),
             "OBD inversé w²/(2H)": inverted_hessian_criterion(w, h),
         }
@@ -258,14 +280,15 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
         n_examples = sum(sizes[:n_batches])
         exact, chapter = cum["fisher"][n_batches - 1], cum["squared_batch_mean"][n_batches - 1]
         ratio = float((chapter[exact > 0] / exact[exact > 0]).median())
-        print(f"{n_batches} lot(s) = {n_examples} exemples ; estimateur : {estimator} ; "
-              f"médiane (carré de la moyenne) / (Fisher par exemple) = {ratio:.3f}")
-        print("ρ de Spearman avec |ΔL| réel : "
-              + " | ".join(f"{c} {r:+.3f}" for c, r in rho.items()))
+        print(f"{n_batches} lot(s) = {n_examples} exemples ; estimateur : {ESTIMATOR_LABELS[estimator]}")
+        print(f"médiane (carré de la moyenne du lot) / (Fisher par exemple) : {num(ratio, 3)}")
+        print("ρ de Spearman avec l'effet réel |ΔL| :")
+        for c, r in rho.items():
+            print(f"  {c:<22}{num(r, 3):>8}")
         return {"n_batches": n_batches, "criterion": criterion, "estimator": estimator, "rho": rho,
                 "selected_rho": rho[criterion], "scale_ratio": ratio}
 
-    return Demo(slider, render, [criterion, estimator], names=["n_batches", "criterion", "estimator"],
+    return _demo(slider, render, [criterion, estimator], names=["n_batches", "criterion", "estimator"],
                 title=f"Prédit contre réel : mettre à zéro un poids de {plots.short_name(name)}")
 
 
@@ -294,8 +317,9 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="couche")
     where = widgets.ToggleButtons(options=[("après la ReLU", "après"), ("avant la ReLU (chapitre)", "avant")],
                                   value="après", description="mesure")
-    slider = widgets.SelectionSlider(options=[(f"{100 * f:g} %", float(f)) for f in fractions], value=float(value),
-                                     description="canaux retirés", continuous_update=False)
+    slider = widgets.SelectionSlider(options=[(_pct_label(f), float(f)) for f in fractions], value=float(value),
+                                     description="canaux retirés", continuous_update=False,
+                                     style={"description_width": "initial"})
 
     def render(fraction, layer, where):
         values = apoz[where][layer]
@@ -303,10 +327,11 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         acc = evaluator.accuracy(channel_masks(evaluator.model, mapping[layer], removed))
         fig, ax = plt.subplots(figsize=(7, 2.8))
         plots.apoz_bars(ax, values, removed,
-                        f"APoZ {where} la ReLU, {layer} — {len(removed)} canaux retirés — précision (val) {acc:.1%}")
+                        f"APoZ {where} la ReLU, {layer} : {len(removed)} canaux retirés, "
+                        f"précision (validation) {pct(acc)}")
         fig.tight_layout()
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}
 
-    return Demo(slider, render, [layer, where], names=["fraction", "layer", "where"],
+    return _demo(slider, render, [layer, where], names=["fraction", "layer", "where"],
                 title="APoZ : canaux souvent éteints")
