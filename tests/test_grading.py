@@ -287,7 +287,7 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
     def boom(*_a, **_k):
         raise OSError("disque plein")
 
-    monkeypatch.setattr("course_lib.grading.grader.os.replace", boom)
+    monkeypatch.setattr("course_lib.grading.reports.os.replace", boom)
     with pytest.raises(OSError):
         write_csv(results, out)
     assert out.read_text() == "ancien\n"

@@ -22,15 +22,8 @@ Les soumissions sont notées en parallèle (``workers`` processus à la fois).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,16 +33,13 @@ from pathlib import Path
 
 import nbformat
 
-from . import sandbox
+from . import outputs, process, reports, sandbox
 from .exercises import ROOT, SOLUTIONS_DIR, Exercise, find_exercises
 from .generate import make_student_notebook
-from .prepare import ROLE_ANSWER, ROLE_STUDENT, ROLE_TEST, merge, read_submission, role
+from .prepare import ROLE_ANSWER, ROLE_TEST, merge, read_submission, role
+from .reports import totals_path, write_csv  # noqa: F401  (noms publics historiques)
 from .scan import scan_cells, syntax_error
 from .submissions import Submission, find_submissions, newest_first
-
-CSV_FIELDS = ["student", "exercise", "file", "score", "max_score", "manual_points", "status",
-              "failed", "detail"]
-STUDENT_ROLES = (ROLE_ANSWER, ROLE_STUDENT)
 
 
 @dataclass
@@ -95,21 +85,13 @@ class Result:
             self.flags.append(name)
 
     def row(self, num=None) -> dict:
-        num = num or _num
+        num = num or reports.num
         sub = self.submission
         return {"student": sub.student, "exercise": sub.exercise, "file": sub.relpath,
                 "score": num(self.score), "max_score": num(self.max_score),
                 "manual_points": num(self.manual_points), "status": self.status,
                 "failed": " ".join(c.grade_id for c in self.cells if not c.ok and not c.manual),
                 "detail": " | ".join(self.review)[:500]}
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def _num_fr(x: float) -> str:
-    return f"{x:g}".replace(".", ",")
 
 
 def sha256(path: Path) -> str:
@@ -214,8 +196,8 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
     job = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         nbformat.write(prepared.nb, job / "input.ipynb")
-        _write_job(job, limits, ctx.preload)
-        status = _run_worker(job, limits)
+        process.write_job(job, limits, ctx.preload)
+        status = process.run_worker(job, limits)
         executed = job / "executed.ipynb"
         nb = nbformat.read(executed, as_version=4) if executed.exists() else prepared.nb
         _after_running(nb, status, grade_cells, result, limits, ctx)
@@ -235,7 +217,7 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
 
 def _student_cells(nb) -> dict[int, str]:
     return {i: c.source for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and role(c) in STUDENT_ROLES}
+            if c.cell_type == "code" and role(c) in outputs.STUDENT_ROLES}
 
 
 def _before_running(nb, ctx: Context, result: Result) -> None:
@@ -260,88 +242,10 @@ def _before_running(nb, ctx: Context, result: Result) -> None:
         result.review = [str(f) for f in findings[:8]]
 
 
-def _write_job(job: Path, limits: Limits, preload: list[str] = ()) -> None:
-    env = {"COURSE_GRADE_MEMORY_MB": str(limits.memory_mb or ""),
-           "COURSE_GRADE_CPU_S": str(int(limits.wall) + 5),
-           "COURSE_GRADE_PRELOAD": ",".join(preload)}
-    if limits.sandbox:
-        box = sandbox.prepare(job)
-        env["COURSE_GRADE_CONFIRM"] = str(box.runtime / "confirm")
-        if box.uid is not None:
-            env["COURSE_GRADE_UID"] = str(box.uid)
-            env["COURSE_GRADE_NPROC"] = str(limits.processes)
-        else:  # RLIMIT_NPROC compte toutes les tâches de l'utilisateur
-            env["COURSE_GRADE_NPROC"] = str(_user_tasks() + limits.processes)
-        argv = sandbox.kernel_argv(box, env)
-        env = {}
-    else:
-        (job / "work").mkdir()
-        argv = sandbox.kernel_argv(None, env)
-    (job / "job.json").write_text(json.dumps({
-        "cell_timeout": limits.cell_timeout, "argv": argv, "env": env,
-        "sandboxed": limits.sandbox}), encoding="utf-8")
-
-
-def _user_tasks() -> int:
-    uid, n = os.getuid(), 0
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and proc.stat().st_uid == uid:
-                n += len(os.listdir(proc / "task"))
-        except OSError:
-            pass
-    return n
-
-
 def _zero(cell, reason: str) -> CellResult:
     nbg = cell.metadata.nbgrader
     manual = bool(nbg.get("solution"))
     return CellResult(nbg["grade_id"], 0.0, float(nbg["points"]), False, manual, reason)
-
-
-def _run_worker(job: Path, limits: Limits) -> dict:
-    worker = Path(__file__).with_name("worker.py")
-    with (job / "worker.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, str(worker), str(job)], stdout=subprocess.DEVNULL,
-                                stderr=log, start_new_session=True)
-        try:
-            proc.wait(timeout=limits.wall)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            proc.wait()
-            _kill_kernel(job)
-            return {"status": "delai_depasse",
-                    "message": f"délai total de {limits.wall:g} s dépassé : exécution arrêtée"}
-    _kill_kernel(job)  # au cas où le processus serait mort sans arrêter son noyau
-    status_file = job / "status.json"
-    if status_file.exists():
-        return json.loads(status_file.read_text(encoding="utf-8"))
-    lines = (job / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    return {"status": "erreur_execution",
-            "message": f"le processus de notation s'est arrêté (code {proc.returncode}) : "
-                       f"{lines[-1][:200] if lines else 'sans message'}"}
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_kernel(job: Path) -> None:
-    """Tue le noyau (ou ``bwrap`` : son espace de PID meurt avec lui) lancé par NOTRE worker."""
-    pid_file = job / "kernel.pid"
-    if pid_file.exists():
-        try:
-            pid = int(pid_file.read_text())
-        except ValueError:
-            return
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def _status_note(status: dict, limits: Limits) -> str:
@@ -352,79 +256,23 @@ def _status_note(status: dict, limits: Limits) -> str:
            "Les cellules suivantes n'ont pas été exécutées (0 point)."
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_WHERE = re.compile(r"In\s*\[(\d+)\],\s*line (\d+)")
-
-
-def _last_line(text: str) -> str:
-    lines = [s for s in str(text).strip().splitlines() if s.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def _error_output(cell):
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            return out
-    return None
-
-
-def _error_line(cell) -> str:
-    """Pourquoi une cellule de test a échoué : la dernière ligne de l'erreur (ou de stderr)."""
-    out = _error_output(cell)
-    if out is not None:
-        ename, evalue = out.get("ename", "Erreur"), _last_line(out.get("evalue", ""))
-        if ename == "NotImplementedError" and not evalue:
-            return "NotImplementedError : réponse pas encore écrite"
-        return (f"{ename}: {evalue}" if evalue else ename)[:300]
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "stream" and out.get("name") == "stderr":
-            return f"sortie d'erreur (stderr) : {_last_line(out.get('text', ''))[:250]}"
-    return ""
-
-
-def _first_student_error(nb, limits: Limits) -> str:
-    """Première erreur levée par une cellule de l'élève : type, message, cellule et ligne."""
-    counts = {c.get("execution_count"): i for i, c in enumerate(nb.cells) if c.cell_type == "code"}
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or role(cell) not in STUDENT_ROLES:
-            continue
-        out = _error_output(cell)
-        if out is None:
-            continue
-        ename, evalue = out.get("ename", "Erreur"), _last_line(out.get("evalue", ""))
-        if ename == "NotImplementedError" and not evalue:
-            continue  # amorce « VOTRE CODE ICI » : signalée par le statut vide et par les tests
-        if ename == "KeyboardInterrupt":
-            return (f"cellule n° {index} interrompue après {limits.cell_timeout:g} s "
-                    "(délai par cellule dépassé : boucle infinie ?)")
-        where = _WHERE.findall(_ANSI.sub("", "\n".join(out.get("traceback", []))))
-        if where:
-            count, line = where[-1]
-            index = counts.get(int(count), index)
-            place = f"cellule n° {index}, ligne {line}"
-        else:
-            place = f"cellule n° {index}"
-        return f"{ename}: {evalue} ({place})" if evalue else f"{ename} ({place})"
-    return ""
-
-
 def _after_running(nb, status: dict, grade_cells, result: Result, limits: Limits,
                    ctx: Context) -> None:
     if status["status"] != "ok":
         result.flag(status["status"])
         result.notes.append(_status_note(status, limits))
     _score(nb, grade_cells, result, status)
-    interrupted = [i for i, c in enumerate(nb.cells) if (_error_output(c) or {}).get(
+    interrupted = [i for i, c in enumerate(nb.cells) if (outputs.error_output(c) or {}).get(
         "ename") == "KeyboardInterrupt"]
     if interrupted:  # nbclient interrompt le noyau quand une cellule dépasse son délai
         result.flag("delai_depasse")
         result.notes.append(f"Cellule(s) n° {', '.join(map(str, interrupted))} interrompue(s) "
                             f"après {limits.cell_timeout:g} s (délai par cellule).")
-    if any((_error_output(c) or {}).get("ename") == "MemoryError" for c in nb.cells):
+    if any((outputs.error_output(c) or {}).get("ename") == "MemoryError" for c in nb.cells):
         result.flag("memoire")
         result.notes.append(f"Mémoire épuisée (MemoryError) : limite de {limits.memory_mb} Mo.")
     if not result.first_error:
-        result.first_error = _first_student_error(nb, limits)
+        result.first_error = outputs.first_student_error(nb, limits.cell_timeout)
 
 
 def _score(nb, grade_cells, result: Result, status: dict) -> None:
@@ -454,7 +302,7 @@ def _score(nb, grade_cells, result: Result, status: dict) -> None:
             result.cells.append(CellResult(gid, 0.0, max_points, score is None, True, reason))
             continue
         score = float(score or 0.0)
-        reason = _error_line(cell)
+        reason = outputs.error_line(cell)
         if role(cell) == ROLE_TEST and score > 0 and not confirmed.get(gid):
             score, reason = 0.0, "test interrompu avant sa dernière ligne (fin non confirmée)"
         ok = score >= max_points
@@ -524,104 +372,9 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
     if changed:  # ne devrait jamais arriver : on ne fait que lire
         raise RuntimeError(f"Des soumissions ont été modifiées pendant la notation : {changed}")
     results.sort(key=lambda r: (r.submission.student, r.submission.exercise, r.submission.relpath))
-    write_csv(results, out_csv, excel=excel)
-    write_totals(results, totals_path(out_csv), list(exercises), excel=excel)
-    write_feedback(results, feedback_dir, exercises)
+    reports.write_csv(results, out_csv, excel=excel)
+    reports.write_totals(results, reports.totals_path(out_csv), list(exercises), excel=excel)
+    reports.write_feedback(results, feedback_dir, exercises)
     return results
 
 
-def totals_path(out_csv: str | Path) -> Path:
-    """``notes.csv`` -> ``notes_totaux.csv``."""
-    out_csv = Path(out_csv)
-    return out_csv.with_name(f"{out_csv.stem}_totaux{out_csv.suffix or '.csv'}")
-
-
-def _atomic_write(path: Path, text: str, bom: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _csv_text(fields: list[str], rows: list[dict], excel: bool) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, delimiter=";" if excel else ",")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def write_csv(results: list[Result], path: str | Path, excel: bool = False) -> None:
-    """CSV (une ligne par fichier), écrit d'un coup : fichier temporaire puis ``os.replace``."""
-    rows = [r.row(_num_fr if excel else _num) for r in results]
-    _atomic_write(Path(path), _csv_text(CSV_FIELDS, rows, excel), bom=excel)
-
-
-def write_totals(results: list[Result], path: str | Path, exercise_ids: list[str],
-                 excel: bool = False) -> None:
-    """Un élève par ligne : note de chaque exercice (vide si pas de rendu), total, maximum."""
-    num = _num_fr if excel else _num
-    graded = [r for r in results if r.cells and r.submission.student and "doublon" not in r.flags]
-    maxima = {r.submission.exercise: r.max_score for r in graded}
-    rows = []
-    for student in sorted({r.submission.student for r in graded}):
-        mine = {r.submission.exercise: r for r in graded if r.submission.student == student}
-        row = {"student": student}
-        for ex_id in exercise_ids:
-            row[ex_id] = num(mine[ex_id].score) if ex_id in mine else ""
-        row["total"] = num(sum(r.score for r in mine.values()))
-        row["max_total"] = num(sum(maxima.get(e, 0.0) for e in exercise_ids))
-        row["manual_points"] = num(sum(r.manual_points for r in mine.values()))
-        row["status"] = " ".join(f"{e}:{mine[e].status}" for e in exercise_ids
-                                 if e in mine and mine[e].status != "ok")
-        rows.append(row)
-    fields = ["student", *exercise_ids, "total", "max_total", "manual_points", "status"]
-    _atomic_write(Path(path), _csv_text(fields, rows, excel), bom=excel)
-
-
-def feedback_text(student: str, results: list[Result], exercises: dict[str, Exercise]) -> str:
-    """Retour en français pour un élève : par exercice, la première erreur de ses cellules, puis
-    la note et les tests échoués (et pourquoi)."""
-    lines = [f"# Retour de notation — {student}", ""]
-    for r in results:
-        ex = exercises.get(r.submission.exercise)
-        title = f"Exercice {r.submission.exercise}" + (f" ({ex.filename})" if ex else "")
-        lines.append(f"## {title} : {r.score:g} / {r.max_score:g} points")
-        lines.append(f"Fichier : `{r.submission.relpath}` ; statut : {r.status}.")
-        lines.append("")
-        if r.first_error:
-            lines += [f"**Première erreur dans vos cellules** : {r.first_error}", ""]
-        for note in r.notes:
-            lines.append(f"> {note}")
-        if "a_verifier" in r.flags:
-            lines.append("> Votre notebook sera relu par l'enseignant avant que la note soit définitive.")
-        if r.notes or "a_verifier" in r.flags:
-            lines.append("")
-        for c in r.cells:
-            if c.manual:
-                lines.append(f"- ✍️ `{c.grade_id}` ({c.max_points:g} pt) : {c.reason}")
-            elif c.ok:
-                lines.append(f"- ✅ `{c.grade_id}` : {c.points:g} / {c.max_points:g}")
-            else:
-                lines.append(f"- ❌ `{c.grade_id}` : 0 / {c.max_points:g} — {c.reason or 'échec'}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _file_name(student: str) -> str:
-    return re.sub(r'[/\\:*?"<>|\x00-\x1f]', "_", student).strip(". ") or "_"
-
-
-def write_feedback(results: list[Result], folder: str | Path, exercises: dict[str, Exercise]) -> None:
-    """Un fichier ``<élève>.md`` par élève (les fichiers mal nommés vont dans ``_non_notes.md``)."""
-    folder = Path(folder)
-    by_student: dict[str, list[Result]] = {}
-    for r in results:
-        by_student.setdefault(r.submission.student or "_non_notes", []).append(r)
-    for student, rs in by_student.items():
-        _atomic_write(folder / f"{_file_name(student)}.md", feedback_text(student, rs, exercises))
