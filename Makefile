@@ -31,11 +31,18 @@ test: venv-dev lint unit notebooks
 lint:
 	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts notebooks/[0-9]*.ipynb
 
-unit:
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+# Deux processus pytest à la fois (pytest-xdist), un fichier par processus : les fichiers sont
+# indépendants. Un seul fil de calcul par processus (OMP_NUM_THREADS=1) : sur 2 cœurs, deux
+# processus à 2 fils chacun se disputent les cœurs et tout va plusieurs fois plus lentement.
+JOBS ?= 2
+PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile
 
+unit:
+	$(PYTEST) tests
+
+# nbval : toutes les cellules d'un notebook partagent un noyau, donc un notebook par processus.
 notebooks:
-	$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax $(NOTEBOOK_DIRS)
+	$(PYTEST) --nbval-lax $(NOTEBOOK_DIRS)
 
 ## make bench : mesure les coûts et écrit benchmarks/RESULTS.md
 bench: venv-dev
