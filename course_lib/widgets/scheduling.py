@@ -29,7 +29,7 @@ from ..experiments.trajectories import (
     regrowth_trajectories,
     simulate_adaptive,
 )
-from ..quiz import questions
+from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
 
@@ -270,64 +270,48 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
 
 # ============================================================================ 10 — quiz
 
-def choice_question(question: str, options: Sequence[str], answer: str, explanation: str) -> Demo:
-    """Une question à choix (liste déroulante) ; la sortie dit juste ou faux, et pourquoi.
+def choice_question(question: dict) -> Demo:
+    """Une question à choix (boutons radio, aucun choisi au départ) ; rien ne s'affiche avant la réponse.
 
-    ``last_result`` : ``{"choice", "correct"}`` (``correct`` vaut ``None`` tant qu'on n'a pas choisi).
+    ``question`` : un dictionnaire de ``course_lib.quiz`` (``question``, ``options`` = ``{text, correct,
+    why}``). Après un choix, la sortie dit juste ou faux, pourquoi cette option l'est, et, si elle est
+    fausse, quelle option était juste et pourquoi.
+    ``last_result`` : ``{"choice", "correct"}`` (les deux valent ``None`` tant qu'on n'a pas répondu).
     """
-    if answer not in options:
-        raise ValueError(f"answer={answer!r} doit être l'une des options : {list(options)}.")
-    placeholder = "— choisir —"
-    menu = widgets.Dropdown(options=[placeholder, *options], value=placeholder, description="réponse",
-                            layout=widgets.Layout(width="auto"))
+    if not isinstance(question, dict) or "options" not in question:
+        raise TypeError(f"question doit être un dictionnaire de course_lib.quiz (avec 'options') ; reçu {question!r}.")
+    right = correct_option(question)
+    texts = [o["text"] for o in question["options"]]
+    radio = widgets.RadioButtons(options=texts, value=None, layout=widgets.Layout(width="auto"),
+                                 style={"description_width": "initial"})
 
     def render(choice):
-        if choice == placeholder:
-            print("Choisissez une réponse dans la liste.")
+        if choice is None:  # pas encore répondu : aucun retour
             return {"choice": None, "correct": None}
-        correct = choice == answer
-        print(("✔ Juste. " if correct else f"✘ Pas tout à fait (vous avez choisi : {choice}). ") + explanation)
-        return {"choice": choice, "correct": correct}
-
-    return Demo(menu, render, names=["choice"], title=question)
-
-
-def numeric_question(question: str, answer: float, tolerance: float, explanation: str, min: float = 0.0,
-                     max: float = 1.0, step: float = 0.01, value: float | None = None,
-                     readout_format: str = ".0%") -> Demo:
-    """Une question numérique (curseur) ; la sortie compare la valeur choisie à la réponse.
-
-    ``last_result`` : ``{"value", "correct", "error"}``.
-    """
-    slider = widgets.FloatSlider(value=min if value is None else value, min=min, max=max, step=step,
-                                 description="réponse", readout_format=readout_format, continuous_update=False)
-
-    def render(value):
-        error = value - answer
-        correct = abs(error) <= tolerance
-        if correct:
-            print(f"✔ Juste ({value:{readout_format}}). {explanation}")
+        chosen = question["options"][texts.index(choice)]
+        if chosen["correct"]:
+            print(f"✔ Juste. {chosen['why']}")
         else:
-            print(f"✘ {value:{readout_format}} : c'est {'trop' if error > 0 else 'pas assez'}. Réessayez.")
-        return {"value": value, "correct": correct, "error": error}
+            print(f"✘ Non : {chosen['why']}")
+            print(f"La bonne réponse : « {right['text']} ». {right['why']}")
+        return {"choice": choice, "correct": chosen["correct"]}
 
-    return Demo(slider, render, names=["value"], title=question)
+    return Demo(radio, render, names=["choice"], title=question["question"])
 
 
 def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
     """Le quiz du notebook 10 : les questions de ``course_lib.quiz``, une démonstration chacune."""
-    demos = []
-    for q in questions(n_rounds, per_round):
-        if q["kind"] == "numeric":
-            demos.append(numeric_question(q["question"], q["answer"], q["tolerance"], q["explanation"]))
-        else:
-            demos.append(choice_question(q["question"], q["options"], q["answer"], q["explanation"]))
-    return demos
+    return [choice_question(q) for q in questions(n_rounds, per_round)]
 
 
 def quiz_widget(demos: Sequence[Demo]) -> widgets.VBox:
-    """Les questions l'une sous l'autre."""
-    return widgets.VBox([d.widget for d in demos])
+    """Les questions l'une sous l'autre, numérotées."""
+    boxes = []
+    for i, d in enumerate(demos, start=1):
+        title = d.widget.children[0]
+        title.value = title.value.replace("<b>", f"<b>{i}. ", 1)
+        boxes.append(d.widget)
+    return widgets.VBox(boxes)
 
 
 __all__ = [
@@ -340,7 +324,6 @@ __all__ = [
     "comparison_demo",
     "comparison_table",
     "compounded_sparsity",
-    "numeric_question",
     "polishing_demo",
     "polishing_trajectories",
     "quiz",
