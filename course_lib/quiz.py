@@ -115,7 +115,7 @@ SCHEDULING_QUESTIONS: list[dict] = [
         "options": [
             {"text": "gradient et momentum de w_orig sont nuls", "correct": False,
              "why": "Le gradient de w_orig y est nul, mais le tampon de momentum garde la vitesse acquise "
-                    "avant l'élagage (0,81 dans l'exemple à quatre poids du notebook 06) : w_orig bouge."},
+                    "avant l'élagage (voir l'exemple à quatre poids du notebook 06) : w_orig bouge."},
             {"text": "le poids effectif w_orig ⊙ m reste nul", "correct": True,
              "why": "Le masque est dans le calcul : quoi que fasse w_orig, le réseau utilise w_orig ⊙ m, "
                     "nul aux positions élaguées."},

@@ -250,7 +250,7 @@ def test_quiz_gives_no_feedback_before_an_answer_then_explains(record_property, 
 
     qs = questions()
     assert len(demos) == len(qs)
-    for demo, q in zip(demos, qs, strict=True):
+    for demo in demos:
         assert demo.control.value is None
         assert demo.last_result == {"choice": None, "correct": None}
     demo, q = demos[0], qs[0]

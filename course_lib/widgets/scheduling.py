@@ -29,6 +29,7 @@ from ..experiments.trajectories import (
     regrowth_trajectories,
     simulate_adaptive,
 )
+from ..fr import num, pct
 from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
@@ -72,13 +73,13 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         ax.set_ylabel("sparsité (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {n} élagages de t0={start_step} à {end}, "
-                     f"cible {final:.0%}", fontsize=9)
+                     f"cible {pct(final, 0)}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
         increments = [b - a for a, b in zip(levels, levels[1:], strict=False)]
-        shown = ", ".join(f"{100 * d:.1f}" for d in increments[:6])
+        shown = " ; ".join(num(100 * d, 1) for d in increments[:6])
         print(f"ce que retire chaque élagage (points de % du réseau entier) : {shown}"
               f"{' …' if len(increments) > 6 else ''}")
-        print(f"sparsité finale : {levels[-1]:.2%}")
+        print(f"sparsité finale : {pct(levels[-1], 2)}")
         return {"schedule": schedule, "final": float(final), "levels": levels, "increments": increments}
 
     return Demo(target, render, [kind, count], names=["final", "schedule", "n"],
@@ -134,6 +135,7 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
 # ============================================================================ 07 — repousse
 
 REGROWTH_COLORS = {"statique": "0.5", "set": "tab:orange", "rigl": "tab:blue"}
+REGROWTH_LABELS = {"statique": "statique", "set": "SET", "rigl": "RigL"}
 
 
 def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction: float = 0.3,
@@ -151,9 +153,9 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         for method, records in traj.items():
             u = [r["update"] for r in records[: update + 1]]
             ax1.plot(u, [100 * r["accuracy"] for r in records[: update + 1]], marker="o", ms=3,
-                     color=REGROWTH_COLORS[method], label=method)
+                     color=REGROWTH_COLORS[method], label=REGROWTH_LABELS[method])
             ax2.plot(u, [100 * r["changed"] for r in records[: update + 1]], marker="o", ms=3,
-                     color=REGROWTH_COLORS[method], label=method)
+                     color=REGROWTH_COLORS[method], label=REGROWTH_LABELS[method])
         for ax in (ax1, ax2):
             ax.set_xlim(-0.3, last + 0.3)
             ax.set_xlabel("mise à jour du masque (1 par époque)")
@@ -167,10 +169,10 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'repoussés RigL':>16}")
         for n, active in now["rigl"]["active"].items():
             print(f"{n:<22}{active:>8}{now['set']['grown'][n]:>15}{now['rigl']['grown'][n]:>16}")
-        print("sparsité : " + ", ".join(f"{m} {r['sparsity']:.2%}" for m, r in now.items()))
+        print("sparsité : " + ", ".join(f"{REGROWTH_LABELS[m]} {pct(r['sparsity'], 2)}" for m, r in now.items()))
         return {"update": update, **{m: dict(r) for m, r in now.items()}}
 
-    return Demo(slider, render, names=["update"], title="Repousse : SET (au hasard) vs RigL (gradient)")
+    return Demo(slider, render, names=["update"], title="Repousse : SET (au hasard) ou RigL (gradient)")
 
 
 # ============================================================================ 08 — comparaison
