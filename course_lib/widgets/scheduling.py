@@ -34,6 +34,7 @@ from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
 
+CRITERION_LABELS = {"magnitude": "magnitude", "gradient": "gradient", "hessian": "OBD (Fisher)"}
 SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
 
@@ -125,8 +126,8 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
               f"{traj['n_pruned']}, tenus {h['revived']} ; momentum non nul aux positions élaguées : "
               f"naïf {v['momentum']}, tenus {h['momentum']}")
         print(f"|w| moyen aux positions élaguées : naïf {v['pruned_abs']:.4f}, tenus {h['pruned_abs']:.4f} ; "
-              f"précision val du réseau entraîné : naïf {v['acc']:.1%} (masque réappliqué {v['acc_masked']:.1%}), "
-              f"tenus {h['acc']:.1%}")
+              f"précision (validation) du réseau entraîné : naïf {pct(v['acc'])} (masque réappliqué {pct(v['acc_masked'])}), "
+              f"tenus {pct(h['acc'])}")
         return {"step": step, "held": dict(h), "naive": dict(v)}
 
     return Demo(slider, render, names=["step"], title="Polishing : masques tenus ou réappliqués à la main")
@@ -160,7 +161,7 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
             ax.set_xlim(-0.3, last + 0.3)
             ax.set_xlabel("mise à jour du masque (1 par époque)")
             ax.legend(fontsize=7)
-        ax1.set_ylabel("précision val (%)")
+        ax1.set_ylabel("précision (validation) (%)")
         ax2.set_ylabel("poids initiaux remplacés (%)")
         ax2.set_ylim(0, 100)
         fig.tight_layout()
@@ -188,23 +189,23 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
     res = results or comparison_table(model, data, sparsities, criteria, fine_tune_epochs, seed)
     keys = sorted(res)
     names = [r["criterion"] for r in res[keys[0]].table]
-    slider = widgets.SelectionSlider(options=[(f"{100 * s:g} %", s) for s in keys], value=keys[len(keys) // 2],
+    slider = widgets.SelectionSlider(options=[(pct(s, 0), s) for s in keys], value=keys[len(keys) // 2],
                                      description="sparsité", continuous_update=False)
 
     def render(sparsity):
         r = res[sparsity]
-        print(f"{'critère':<12}{'avant FT':>10}{'après FT':>10}{'sparsité':>10}")
+        print(f"{'critère':<14}{'avant':>10}{'après':>10}{'sparsité':>10}")
         for row in r.table:
-            print(f"{row['criterion']:<12}{row['accuracy_pruned']:>10.1%}{row['accuracy']:>10.1%}"
-                  f"{row['sparsity']:>10.1%}")
+            print(f"{CRITERION_LABELS.get(row['criterion'], row['criterion']):<14}{pct(row['accuracy_pruned']):>10}"
+                  f"{pct(row['accuracy']):>10}{pct(row['sparsity']):>10}")
         mat = np.array([[1.0 if a == b else r.overlap[(a, b)] for b in names] for a in names])
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
         for n in names:
             ax1.plot([100 * s for s in keys], [100 * res[s].row(n)["accuracy"] for s in keys], marker="o",
-                     ms=3, label=n)
+                     ms=3, label=CRITERION_LABELS.get(n, n))
         ax1.axvline(100 * sparsity, color="k", ls="--", lw=1)
         ax1.set_xlabel("sparsité (%)")
-        ax1.set_ylabel("précision val après FT (%)")
+        ax1.set_ylabel("précision (validation) après FT (%)")
         ax1.legend(fontsize=7)
         im = ax2.imshow(mat, vmin=0, vmax=1, cmap="viridis")
         ax2.set_xticks(range(len(names)), names, fontsize=7)
@@ -255,15 +256,15 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         g = kept[-1] if kept else {"sparsity": 0.0, "accuracy": base}
         ax2.axvline(100 * g["sparsity"], color="tab:green", lw=1, label="retenue (corrigée)")
         ax2.set_xlabel("sparsité (%)")
-        ax2.set_ylabel("précision val (%)")
+        ax2.set_ylabel("précision (validation) (%)")
         ax2.set_xlim(40, 100)
         ax2.legend(fontsize=7)
         fig.tight_layout()
         viol = sum(not h["ok"] for h in bad)
-        print(f"budget {max_drop:.1%} (référence {base:.1%}) : la règle corrigée retient {g['sparsity']:.1%} "
-              f"(précision val {g['accuracy']:.1%}) après {len(good)} tours")
-        print(f"règle du chapitre : {bad[-1]['sparsity']:.1%} après {len(bad)} tours "
-              f"(précision val {bad[-1]['accuracy']:.1%}), {viol} tours hors budget")
+        print(f"budget {pct(max_drop)} (référence {pct(base)}) : la règle corrigée retient {pct(g['sparsity'])} "
+              f"(validation : {pct(g['accuracy'])}) après {len(good)} tours")
+        print(f"règle du chapitre : {pct(bad[-1]['sparsity'])} après {len(bad)} tours "
+              f"(validation : {pct(bad[-1]['accuracy'])}), {viol} tours hors budget")
         return {"max_drop": max_drop, "corrected": good, "chapter": bad, "kept": dict(g)}
 
     return Demo(budget, render, [rollback], names=["max_drop", "rollback"],
