@@ -208,23 +208,64 @@ def test_accuracy_table_is_measured_on_validation(setup):
 
 # ----------------------------------------------------------------------------- 10
 
-def test_quiz_questions_give_feedback(record_property):
-    questions = W.quiz(n_rounds=3, per_round=0.3)
-    numeric, first_choice = questions[0], questions[1]
-    assert numeric.last_result["correct"] is False
-    numeric.control.value = 0.66
-    assert numeric.last_result["correct"] is True
-    record_property("latency_10_numeric", numeric.last_latency)
-    assert first_choice.last_result == {"choice": None, "correct": None}
-    options = first_choice.control.options[1:]
+def test_quiz_data_covers_both_halves_with_an_explanation_per_option():
+    from course_lib.quiz import PARTS, correct_option, questions
+
+    qs = questions()
+    assert len(qs) >= 8
+    assert len({q["id"] for q in qs}) == len(qs)
+    for part in PARTS:  # critères (quels poids) et scheduling (quand), chacun au moins 4 questions
+        assert sum(q["part"] == part for q in qs) >= 4, part
+    longest_is_right = 0
+    for q in qs:
+        assert len(q["options"]) >= 3, q["id"]
+        assert sum(o["correct"] for o in q["options"]) == 1, q["id"]
+        assert all(o["why"].strip() for o in q["options"]), q["id"]  # une explication par option
+        assert len({o["text"] for o in q["options"]}) == len(q["options"]), q["id"]
+        right = correct_option(q)
+        longest_is_right += len(right["text"]) == max(len(o["text"]) for o in q["options"])
+        assert any(o is right for o in q["options"])
+    # la bonne réponse n'est pas systématiquement la plus longue (au plus une question sur deux)
+    assert longest_is_right <= len(qs) // 2, longest_is_right
+    # la bonne réponse n'est pas toujours à la même place
+    assert len({[o["correct"] for o in q["options"]].index(True) for q in qs}) >= 2
+
+
+def test_compounding_question_computes_its_answer():
+    from course_lib.fr import pct
+    from course_lib.quiz import compounding_question, correct_option
+
+    q = compounding_question(3, 0.3)
+    assert correct_option(q)["text"] == pct(1 - 0.7**3)
+    assert pct(0.9) in [o["text"] for o in q["options"]]  # l'erreur « 3 × 30 % » est proposée
+    with pytest.raises(ValueError, match="n_rounds"):
+        compounding_question(1, 0.3)
+
+
+def test_quiz_gives_no_feedback_before_an_answer_then_explains(record_property, capsys):
+    capsys.readouterr()
+    demos = W.quiz()
+    assert capsys.readouterr().out.replace("\x1b[2K", "").strip() == ""  # rien d'affiché avant la réponse
+    from course_lib.quiz import questions
+
+    qs = questions()
+    assert len(demos) == len(qs)
+    for demo in demos:
+        assert demo.control.value is None
+        assert demo.last_result == {"choice": None, "correct": None}
+    demo, q = demos[0], qs[0]
     verdicts = []
-    for option in options:
-        first_choice.control.value = option
-        verdicts.append(first_choice.last_result["correct"])
-    assert verdicts.count(True) == 1
-    record_property("latency_10_choice", first_choice.last_latency)
-    with pytest.raises(ValueError, match="options"):
-        W.choice_question("?", ["a", "b"], "c", "")
+    for option in q["options"]:
+        demo.control.value = option["text"]
+        verdicts.append(demo.last_result["correct"])
+        shown = capsys.readouterr().out
+        assert option["why"] in shown  # l'explication de l'option choisie
+        right = next(o for o in q["options"] if o["correct"])
+        assert right["why"] in shown  # et, si elle est fausse, celle de la bonne réponse
+    assert verdicts == [o["correct"] for o in q["options"]]
+    record_property("latency_10_choice", demo.last_latency)
+    with pytest.raises(TypeError, match="question"):
+        W.choice_question("?")
 
 
 def test_a_demo_takes_the_long_lived_heap_out_of_garbage_collections():

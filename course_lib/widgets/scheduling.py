@@ -29,10 +29,12 @@ from ..experiments.trajectories import (
     regrowth_trajectories,
     simulate_adaptive,
 )
-from ..quiz import questions
+from ..fr import num, pct
+from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
 
+CRITERION_LABELS = {"magnitude": "magnitude", "gradient": "gradient", "hessian": "OBD (Fisher)"}
 SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
 
@@ -72,13 +74,13 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         ax.set_ylabel("sparsité (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {n} élagages de t0={start_step} à {end}, "
-                     f"cible {final:.0%}", fontsize=9)
+                     f"cible {pct(final, 0)}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
         increments = [b - a for a, b in zip(levels, levels[1:], strict=False)]
-        shown = ", ".join(f"{100 * d:.1f}" for d in increments[:6])
+        shown = " ; ".join(num(100 * d, 1) for d in increments[:6])
         print(f"ce que retire chaque élagage (points de % du réseau entier) : {shown}"
               f"{' …' if len(increments) > 6 else ''}")
-        print(f"sparsité finale : {levels[-1]:.2%}")
+        print(f"sparsité finale : {pct(levels[-1], 2)}")
         return {"schedule": schedule, "final": float(final), "levels": levels, "increments": increments}
 
     return Demo(target, render, [kind, count], names=["final", "schedule", "n"],
@@ -124,8 +126,8 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
               f"{traj['n_pruned']}, tenus {h['revived']} ; momentum non nul aux positions élaguées : "
               f"naïf {v['momentum']}, tenus {h['momentum']}")
         print(f"|w| moyen aux positions élaguées : naïf {v['pruned_abs']:.4f}, tenus {h['pruned_abs']:.4f} ; "
-              f"précision val du réseau entraîné : naïf {v['acc']:.1%} (masque réappliqué {v['acc_masked']:.1%}), "
-              f"tenus {h['acc']:.1%}")
+              f"précision (validation) du réseau entraîné : naïf {pct(v['acc'])} (masque réappliqué {pct(v['acc_masked'])}), "
+              f"tenus {pct(h['acc'])}")
         return {"step": step, "held": dict(h), "naive": dict(v)}
 
     return Demo(slider, render, names=["step"], title="Polishing : masques tenus ou réappliqués à la main")
@@ -134,6 +136,7 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
 # ============================================================================ 07 — repousse
 
 REGROWTH_COLORS = {"statique": "0.5", "set": "tab:orange", "rigl": "tab:blue"}
+REGROWTH_LABELS = {"statique": "statique", "set": "SET", "rigl": "RigL"}
 
 
 def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction: float = 0.3,
@@ -151,14 +154,14 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         for method, records in traj.items():
             u = [r["update"] for r in records[: update + 1]]
             ax1.plot(u, [100 * r["accuracy"] for r in records[: update + 1]], marker="o", ms=3,
-                     color=REGROWTH_COLORS[method], label=method)
+                     color=REGROWTH_COLORS[method], label=REGROWTH_LABELS[method])
             ax2.plot(u, [100 * r["changed"] for r in records[: update + 1]], marker="o", ms=3,
-                     color=REGROWTH_COLORS[method], label=method)
+                     color=REGROWTH_COLORS[method], label=REGROWTH_LABELS[method])
         for ax in (ax1, ax2):
             ax.set_xlim(-0.3, last + 0.3)
             ax.set_xlabel("mise à jour du masque (1 par époque)")
             ax.legend(fontsize=7)
-        ax1.set_ylabel("précision val (%)")
+        ax1.set_ylabel("précision (validation) (%)")
         ax2.set_ylabel("poids initiaux remplacés (%)")
         ax2.set_ylim(0, 100)
         fig.tight_layout()
@@ -167,10 +170,10 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'repoussés RigL':>16}")
         for n, active in now["rigl"]["active"].items():
             print(f"{n:<22}{active:>8}{now['set']['grown'][n]:>15}{now['rigl']['grown'][n]:>16}")
-        print("sparsité : " + ", ".join(f"{m} {r['sparsity']:.2%}" for m, r in now.items()))
+        print("sparsité : " + ", ".join(f"{REGROWTH_LABELS[m]} {pct(r['sparsity'], 2)}" for m, r in now.items()))
         return {"update": update, **{m: dict(r) for m, r in now.items()}}
 
-    return Demo(slider, render, names=["update"], title="Repousse : SET (au hasard) vs RigL (gradient)")
+    return Demo(slider, render, names=["update"], title="Repousse : SET (au hasard) ou RigL (gradient)")
 
 
 # ============================================================================ 08 — comparaison
@@ -186,23 +189,23 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
     res = results or comparison_table(model, data, sparsities, criteria, fine_tune_epochs, seed)
     keys = sorted(res)
     names = [r["criterion"] for r in res[keys[0]].table]
-    slider = widgets.SelectionSlider(options=[(f"{100 * s:g} %", s) for s in keys], value=keys[len(keys) // 2],
+    slider = widgets.SelectionSlider(options=[(pct(s, 0), s) for s in keys], value=keys[len(keys) // 2],
                                      description="sparsité", continuous_update=False)
 
     def render(sparsity):
         r = res[sparsity]
-        print(f"{'critère':<12}{'avant FT':>10}{'après FT':>10}{'sparsité':>10}")
+        print(f"{'critère':<14}{'avant':>10}{'après':>10}{'sparsité':>10}")
         for row in r.table:
-            print(f"{row['criterion']:<12}{row['accuracy_pruned']:>10.1%}{row['accuracy']:>10.1%}"
-                  f"{row['sparsity']:>10.1%}")
+            print(f"{CRITERION_LABELS.get(row['criterion'], row['criterion']):<14}{pct(row['accuracy_pruned']):>10}"
+                  f"{pct(row['accuracy']):>10}{pct(row['sparsity']):>10}")
         mat = np.array([[1.0 if a == b else r.overlap[(a, b)] for b in names] for a in names])
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
         for n in names:
             ax1.plot([100 * s for s in keys], [100 * res[s].row(n)["accuracy"] for s in keys], marker="o",
-                     ms=3, label=n)
+                     ms=3, label=CRITERION_LABELS.get(n, n))
         ax1.axvline(100 * sparsity, color="k", ls="--", lw=1)
         ax1.set_xlabel("sparsité (%)")
-        ax1.set_ylabel("précision val après FT (%)")
+        ax1.set_ylabel("précision (validation) après FT (%)")
         ax1.legend(fontsize=7)
         im = ax2.imshow(mat, vmin=0, vmax=1, cmap="viridis")
         ax2.set_xticks(range(len(names)), names, fontsize=7)
@@ -253,15 +256,15 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         g = kept[-1] if kept else {"sparsity": 0.0, "accuracy": base}
         ax2.axvline(100 * g["sparsity"], color="tab:green", lw=1, label="retenue (corrigée)")
         ax2.set_xlabel("sparsité (%)")
-        ax2.set_ylabel("précision val (%)")
+        ax2.set_ylabel("précision (validation) (%)")
         ax2.set_xlim(40, 100)
         ax2.legend(fontsize=7)
         fig.tight_layout()
         viol = sum(not h["ok"] for h in bad)
-        print(f"budget {max_drop:.1%} (référence {base:.1%}) : la règle corrigée retient {g['sparsity']:.1%} "
-              f"(précision val {g['accuracy']:.1%}) après {len(good)} tours")
-        print(f"règle du chapitre : {bad[-1]['sparsity']:.1%} après {len(bad)} tours "
-              f"(précision val {bad[-1]['accuracy']:.1%}), {viol} tours hors budget")
+        print(f"budget {pct(max_drop)} (référence {pct(base)}) : la règle corrigée retient {pct(g['sparsity'])} "
+              f"(validation : {pct(g['accuracy'])}) après {len(good)} tours")
+        print(f"règle du chapitre : {pct(bad[-1]['sparsity'])} après {len(bad)} tours "
+              f"(validation : {pct(bad[-1]['accuracy'])}), {viol} tours hors budget")
         return {"max_drop": max_drop, "corrected": good, "chapter": bad, "kept": dict(g)}
 
     return Demo(budget, render, [rollback], names=["max_drop", "rollback"],
@@ -270,64 +273,48 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
 
 # ============================================================================ 10 — quiz
 
-def choice_question(question: str, options: Sequence[str], answer: str, explanation: str) -> Demo:
-    """Une question à choix (liste déroulante) ; la sortie dit juste ou faux, et pourquoi.
+def choice_question(question: dict) -> Demo:
+    """Une question à choix (boutons radio, aucun choisi au départ) ; rien ne s'affiche avant la réponse.
 
-    ``last_result`` : ``{"choice", "correct"}`` (``correct`` vaut ``None`` tant qu'on n'a pas choisi).
+    ``question`` : un dictionnaire de ``course_lib.quiz`` (``question``, ``options`` = ``{text, correct,
+    why}``). Après un choix, la sortie dit juste ou faux, pourquoi cette option l'est, et, si elle est
+    fausse, quelle option était juste et pourquoi.
+    ``last_result`` : ``{"choice", "correct"}`` (les deux valent ``None`` tant qu'on n'a pas répondu).
     """
-    if answer not in options:
-        raise ValueError(f"answer={answer!r} doit être l'une des options : {list(options)}.")
-    placeholder = "— choisir —"
-    menu = widgets.Dropdown(options=[placeholder, *options], value=placeholder, description="réponse",
-                            layout=widgets.Layout(width="auto"))
+    if not isinstance(question, dict) or "options" not in question:
+        raise TypeError(f"question doit être un dictionnaire de course_lib.quiz (avec 'options') ; reçu {question!r}.")
+    right = correct_option(question)
+    texts = [o["text"] for o in question["options"]]
+    radio = widgets.RadioButtons(options=texts, value=None, layout=widgets.Layout(width="auto"),
+                                 style={"description_width": "initial"})
 
     def render(choice):
-        if choice == placeholder:
-            print("Choisissez une réponse dans la liste.")
+        if choice is None:  # pas encore répondu : aucun retour
             return {"choice": None, "correct": None}
-        correct = choice == answer
-        print(("✔ Juste. " if correct else f"✘ Pas tout à fait (vous avez choisi : {choice}). ") + explanation)
-        return {"choice": choice, "correct": correct}
-
-    return Demo(menu, render, names=["choice"], title=question)
-
-
-def numeric_question(question: str, answer: float, tolerance: float, explanation: str, min: float = 0.0,
-                     max: float = 1.0, step: float = 0.01, value: float | None = None,
-                     readout_format: str = ".0%") -> Demo:
-    """Une question numérique (curseur) ; la sortie compare la valeur choisie à la réponse.
-
-    ``last_result`` : ``{"value", "correct", "error"}``.
-    """
-    slider = widgets.FloatSlider(value=min if value is None else value, min=min, max=max, step=step,
-                                 description="réponse", readout_format=readout_format, continuous_update=False)
-
-    def render(value):
-        error = value - answer
-        correct = abs(error) <= tolerance
-        if correct:
-            print(f"✔ Juste ({value:{readout_format}}). {explanation}")
+        chosen = question["options"][texts.index(choice)]
+        if chosen["correct"]:
+            print(f"✔ Juste. {chosen['why']}")
         else:
-            print(f"✘ {value:{readout_format}} : c'est {'trop' if error > 0 else 'pas assez'}. Réessayez.")
-        return {"value": value, "correct": correct, "error": error}
+            print(f"✘ Non : {chosen['why']}")
+            print(f"La bonne réponse : « {right['text']} ». {right['why']}")
+        return {"choice": choice, "correct": chosen["correct"]}
 
-    return Demo(slider, render, names=["value"], title=question)
+    return Demo(radio, render, names=["choice"], title=question["question"])
 
 
 def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
     """Le quiz du notebook 10 : les questions de ``course_lib.quiz``, une démonstration chacune."""
-    demos = []
-    for q in questions(n_rounds, per_round):
-        if q["kind"] == "numeric":
-            demos.append(numeric_question(q["question"], q["answer"], q["tolerance"], q["explanation"]))
-        else:
-            demos.append(choice_question(q["question"], q["options"], q["answer"], q["explanation"]))
-    return demos
+    return [choice_question(q) for q in questions(n_rounds, per_round)]
 
 
 def quiz_widget(demos: Sequence[Demo]) -> widgets.VBox:
-    """Les questions l'une sous l'autre."""
-    return widgets.VBox([d.widget for d in demos])
+    """Les questions l'une sous l'autre, numérotées."""
+    boxes = []
+    for i, d in enumerate(demos, start=1):
+        title = d.widget.children[0]
+        title.value = title.value.replace("<b>", f"<b>{i}. ", 1)
+        boxes.append(d.widget)
+    return widgets.VBox(boxes)
 
 
 __all__ = [
@@ -340,7 +327,6 @@ __all__ = [
     "comparison_demo",
     "comparison_table",
     "compounded_sparsity",
-    "numeric_question",
     "polishing_demo",
     "polishing_trajectories",
     "quiz",
