@@ -144,11 +144,15 @@ def test_the_grader_cannot_be_read_from_the_sandbox(attacked):
 
 
 def test_honest_solutions_are_not_flagged():
+    """Les réponses des solutions (ce qu'un élève écrit : cellules ``solution`` de nbgrader) ne sont
+    pas signalées. Les cellules verrouillées de l'énoncé (``inspect.getsource``...) ne sont pas
+    analysées : la notation les remet telles que la source les donne."""
     from course_lib.grading.exercises import find_exercises
     from course_lib.grading.scan import scan_cells
 
     for ex in find_exercises().values():
         nb = nbformat.read(ex.source, as_version=4)
         cells = {i: c.source for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                 and not c.metadata.get("nbgrader", {}).get("grade")}
+                 and c.metadata.get("nbgrader", {}).get("solution")}
+        assert cells, ex.id
         assert scan_cells(cells) == [], ex.id
