@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .fr import num, pct
+
 LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
@@ -78,7 +80,7 @@ def layer_sparsity_bars(ax, layer_sparsity: Mapping[str, float], target: float |
     ax.set_xlabel("sparsité (%)")
     ax.invert_yaxis()
     for y, v in enumerate(values):
-        ax.text(min(v + 1, 80), y, f"{v:.1f} %", va="center", fontsize=8)
+        ax.text(min(v + 1, 80), y, pct(v / 100), va="center", fontsize=8)
     return ax
 
 
@@ -111,7 +113,7 @@ def saliency_scatter(ax, predicted, true, label: str, rho: float | None = None,
     ax.set_xlabel(f"score prédit : {label}")
     ax.set_ylabel(ylabel)
     if rho is not None:
-        ax.set_title(f"ρ de Spearman = {rho:+.3f}", fontsize=10)
+        ax.set_title(f"ρ de Spearman = {'+' if rho > 0 else ''}{num(rho, 3)}", fontsize=10)
     return ax
 
 

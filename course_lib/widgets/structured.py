@@ -31,7 +31,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
     rows = sweep_fractions(model, data, fractions, method=method, **sweep_kwargs)
     by_fraction = {r.fraction: r for r in rows}
     dense = rows[0] if rows[0].fraction == 0 else None
-    slider = widgets.SelectionSlider(options=[(f"{100 * f:g}\u00a0%", float(f)) for f in fractions], value=float(value),
+    slider = widgets.SelectionSlider(options=[(pct(f, 0), float(f)) for f in fractions], value=float(value),
                                      description="canaux retirés", continuous_update=False)
 
     def speedups(r: SweepRow, ref: SweepRow) -> dict[str, float]:
@@ -55,7 +55,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
         right.bar(range(len(names)), [gains[n] for n in names], color=["C0", "C1", "C2", "C3"][: len(names)])
         right.axhline(1, color="gray", lw=0.8)
         right.set_xticks(range(len(names)), names, fontsize=8, rotation=15)
-        right.set(ylabel="gain (× fois moins)", title="Modèle de forme CIFAR (3×32×32)")
+        right.set(ylabel="gain (nombre de fois)", title="Modèle de forme CIFAR (3×32×32)")
         for i, n in enumerate(names):
             right.text(i, gains[n], f"{num(gains[n], 1)}×", ha="center", va="bottom", fontsize=8)
         fig.tight_layout()
