@@ -40,6 +40,15 @@ SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
 # ============================================================================ 05 — calendriers
 
+def _percent_slider(values: Sequence[float], value: float, description: str, digits: int):
+    """Curseur de fractions lu à la française (« 2,5 % ») : un ``SelectionSlider`` ; ``value`` s'y ajoute
+    s'il n'est pas dans la grille (le ``readout_format`` d'un ``FloatSlider`` écrit « 2.5% »)."""
+    grid = sorted({float(v) for v in values} | {float(value)})
+    return widgets.SelectionSlider(options=[(pct(v, digits), v) for v in grid], value=float(value),
+                                   description=description, continuous_update=False,
+                                   style={"description_width": "initial"})
+
+
 def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: int = 100,
                   frequency: int = 50) -> Demo:
     """Courbes de calendrier : cible (curseur principal), cubique/linéaire, nombre d'élagages.
@@ -50,8 +59,7 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
     """
     check_fraction(final_sparsity, "final_sparsity")
     check_positive_int(n_steps, "n_steps")
-    target = widgets.FloatSlider(value=final_sparsity, min=0.5, max=0.98, step=0.02, description="cible",
-                                 readout_format=".0%", continuous_update=False)
+    target = _percent_slider([round(0.5 + 0.02 * i, 2) for i in range(25)], final_sparsity, "cible", 0)
     kind = widgets.ToggleButtons(options=[(label, key) for key, label in SCHEDULE_LABELS.items()],
                                  value="cubic", description="calendrier")
     count = widgets.IntSlider(value=n_steps, min=1, max=20, description="élagages", continuous_update=False)
@@ -232,9 +240,8 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
     ``last_result`` : ``max_drop``, ``corrected`` et ``chapter`` (relevés de ``simulate_adaptive``).
     """
     tab = table or accuracy_table(model, data, seed=seed)
-    budget = widgets.FloatSlider(value=max_drop, min=0.0, max=0.10, step=0.005, description="budget",
-                                 readout_format=".1%", continuous_update=False)
-    rollback = widgets.Checkbox(value=True, description="rollback")
+    budget = _percent_slider([round(0.005 * i, 3) for i in range(21)], max_drop, "budget", 1)
+    rollback = widgets.Checkbox(value=True, description="retour arrière")
 
     def render(max_drop, rollback):
         good = simulate_adaptive(tab, max_drop, target, "corrected", rollback)
