@@ -368,3 +368,16 @@ def test_widget_text_is_french(path):
 
 def test_there_is_student_text():
     assert NOTEBOOKS and WIDGET_MODULES
+
+
+def test_quiz_text_is_french():
+    """Le quiz (données ``course_lib/quiz_questions.json`` et question calculée) : questions, options
+    et explications sont lues par l'élève."""
+    from course_lib.quiz import questions
+
+    problems = []
+    for q in questions():
+        texts = [q["question"]] + [t for o in q["options"] for t in (o["text"], o["why"])]
+        for text in texts:
+            problems += [f"quiz {q['id']} : {p}" for p in percent_problems(text) + identifier_problems(text)]
+    assert not problems, "\n".join(problems)
