@@ -334,7 +334,9 @@ _TEXT_JS = r"""
 () => ({
   outputs: Array.from(document.querySelectorAll('.jp-OutputArea-output'))
     .filter(o => o.getAttribute('data-mime-type') !== 'application/vnd.jupyter.stderr'
-              && o.getAttribute('data-mime-type') !== 'application/vnd.jupyter.error')
+              && o.getAttribute('data-mime-type') !== 'application/vnd.jupyter.error'
+              // barre de progression tqdm : « 100% » est le texte de la bibliothèque, pas du cours
+              && !o.querySelector('.widget-hprogress'))
     .map(o => o.innerText),
   readouts: Array.from(document.querySelectorAll('.jp-OutputArea-output .widget-readout'))
     .map(e => e.innerText || e.value || ''),
@@ -518,11 +520,16 @@ def assert_report_ok(report: Report, lab: Lab, widgets_expected: bool = True) ->
 
 # --- les notebooks du cours ---------------------------------------------------------------------
 
+# Notebook 12 est un compte rendu d'expériences (plusieurs secondes chacune, sur 3 graines) : il
+# n'a pas de contrôle interactif ; tout le reste (erreurs, mise en page, nombres) y est vérifié.
+WITHOUT_WIDGETS = {"12_reproduire_les_articles.ipynb"}
+
+
 @pytest.mark.parametrize("name", SECTIONS)
 def test_section_notebook_in_browser(name, lab, browser):
     report = run_notebook(browser, lab, f"notebooks/{name}")
     print(f"{name} : {report.seconds:.1f} s, {len(report.controls)} contrôle(s)")
-    assert_report_ok(report, lab)
+    assert_report_ok(report, lab, widgets_expected=name not in WITHOUT_WIDGETS)
 
 
 @pytest.mark.parametrize("name", EXERCISES)

@@ -25,9 +25,14 @@ from .._validation import (
     check_positive_int,
     check_scope,
 )
+from ..fr import num, pct
 from ..masks import get_masks
 from ..scheduling.base import make_criterion, masked_sparsity, prune_to
 from ..training import evaluate, fine_tune, reseed_loader, set_seed
+
+# Ce que l'élève lit pour chaque nom de critère (les noms restent ceux du chapitre dans le code).
+CRITERION_LABELS = {"magnitude": "magnitude", "gradient": "Taylor (gradient)", "hessian": "OBD (Fisher)",
+                    "apoz": "APoZ", "random": "aléatoire"}
 
 
 @dataclass
@@ -54,13 +59,14 @@ class ComparisonResult:
         raise KeyError(f"Critère absent de la comparaison : {criterion!r}.")
 
     def __repr__(self) -> str:
-        lines = [f"{'critère':<12} {'précision':>9} {'avant FT':>9} {'sparsité':>9} {'temps (s)':>9}"]
+        label = lambda name: CRITERION_LABELS.get(name, name)  # noqa: E731
+        lines = [f"{'critère':<18} {'précision':>10} {'sans ré-entr.':>14} {'sparsité':>10} {'temps (s)':>10}"]
         for r in self.table:
-            lines.append(f"{r['criterion']:<12} {r['accuracy']:>9.2%} {r['accuracy_pruned']:>9.2%} "
-                         f"{r['sparsity']:>9.2%} {r['seconds']:>9.2f}")
+            lines.append(f"{label(r['criterion']):<18} {pct(r['accuracy'], 2):>10} {pct(r['accuracy_pruned'], 2):>14} "
+                         f"{pct(r['sparsity'], 2):>10} {num(r['seconds'], 2):>10}")
         names = [r["criterion"] for r in self.table]
         for a, b in itertools.combinations(names, 2):
-            lines.append(f"recouvrement (Jaccard) {a} / {b} : {self.overlap[(a, b)]:.3f}")
+            lines.append(f"recouvrement (indice de Jaccard) {label(a)} / {label(b)} : {num(self.overlap[(a, b)], 3)}")
         return "\n".join(lines)
 
 

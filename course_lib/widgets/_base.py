@@ -26,6 +26,11 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+# Le texte imprimé par une démonstration passe à la ligne entre les mots, jamais au milieu d'un mot.
+OUTPUT_CSS = ("<style>.course-output pre { white-space: pre-wrap !important; "
+              "word-break: normal !important; overflow-wrap: normal !important; }</style>")
+
+
 class Demo:
     """Une démonstration interactive : ``control`` pilote ``output`` via ``render``.
 
@@ -62,7 +67,12 @@ class Demo:
         self.renders = 0
         for c in self.controls:
             c.observe(self._on_change, names="value")
+        for c in self.controls:  # aucun libellé coupé : boîtes à la largeur de leur texte
+            c.style.description_width = "initial"
+            if isinstance(c, widgets.ToggleButtons):
+                c.style.button_width = "auto"
         children = ([widgets.HTML(f"<b>{title}</b>")] if title else []) + [widgets.HBox(self.controls), self.output]
+        children.insert(0, widgets.HTML(OUTPUT_CSS))
         self.widget = widgets.VBox(children)
         freeze_long_lived_objects()
         self.refresh()
