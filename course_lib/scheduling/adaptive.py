@@ -24,6 +24,7 @@ from .._validation import (
     check_real,
     check_scope,
 )
+from ..fr import num, pct
 from ..masks import apply_masks, get_masks, set_masks
 from ..training import evaluate, fine_tune
 from .base import EPS, BaseScheduler, make_criterion, masked_sparsity, prune_to
@@ -156,8 +157,8 @@ class AdaptivePruningScheduler(BaseScheduler):
             raise TypeError("state_dict['history'] doit être une liste.")
 
     def __repr__(self) -> str:
-        return (f"AdaptivePruningScheduler(sparsité={self.current_sparsity:.2%} -> {self.target_sparsity:.2%}, "
-                f"incrément={self.increment:.4f}, dépassements={self.violations}, fini={self.finished})")
+        return (f"AdaptivePruningScheduler(sparsité={pct(self.current_sparsity, 2)} -> {pct(self.target_sparsity, 2)}, "
+                f"incrément={num(self.increment, 4)}, dépassements={self.violations}, fini={self.finished})")
 
 
 def adaptive_pruning(model: nn.Module, train_loader, val_loader, scheduler: AdaptivePruningScheduler | None = None,

@@ -26,6 +26,7 @@ from .._validation import (
     check_scope,
     check_step,
 )
+from ..fr import pct
 from ..schedules import SCHEDULES, schedule_value
 from ..training import evaluate, fine_tune
 from .base import EPS, BaseScheduler, criterion_name, make_criterion, masked_sparsity, prune_to
@@ -165,7 +166,7 @@ class PruningScheduler(BaseScheduler):
     def __repr__(self) -> str:
         name = self.schedule_name or getattr(self.schedule, "__name__", "fonction")
         return (f"PruningScheduler(schedule={name!r}, pas={self.last_step}, "
-                f"sparsité={self.current_sparsity:.2%} -> {self.final_sparsity:.2%})")
+                f"sparsité={pct(self.current_sparsity, 2)} -> {pct(self.final_sparsity, 2)})")
 
     # -- les trois stratégies du chapitre
     @staticmethod
@@ -224,7 +225,7 @@ class PruningScheduler(BaseScheduler):
                           progress=progress, max_steps=max_steps, desc=f"fine-tuning {r}/{n_steps}")
             acc = evaluate(model, val_loader) if val_loader is not None else None
             history.append({"round": r, "sparsity": s_r, "achieved": masked_sparsity(model), "accuracy": acc})
-            bar.set_postfix(sparsité=f"{history[-1]['achieved']:.1%}")
+            bar.set_postfix(sparsité=pct(history[-1]['achieved']))
         return history
 
     @staticmethod

@@ -16,6 +16,7 @@ from .._validation import (
     check_scope,
 )
 from ..criteria import compute_gradients
+from ..fr import num, pct
 from ..masks import effective_weight, is_pruned, prunable_modules, set_masks
 from ..schedules import rigl_drop_fraction
 from .base import BaseScheduler, masked_sparsity, prune_to
@@ -131,8 +132,8 @@ class RegrowthPruning(BaseScheduler):
         return {n: m.clone() for n, m in new_masks.items()}
 
     def __repr__(self) -> str:
-        return (f"RegrowthPruning(growth={self.growth!r}, sparsité={self.current_sparsity:.2%}, "
-                f"fraction échangée={self.drop_fraction:.3f}, pas={self.step_count})")
+        return (f"RegrowthPruning(growth={self.growth!r}, sparsité={pct(self.current_sparsity, 2)}, "
+                f"fraction échangée={num(self.drop_fraction, 3)}, pas={self.step_count})")
 
     prune_and_regrow_step = step  # l'ancien nom (notebook 07)
 
