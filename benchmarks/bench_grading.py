@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +31,8 @@ import nbformat
 
 from course_lib.grading import samples
 from course_lib.grading.exercises import find_exercises
-from course_lib.grading.generate import nbgrader_config_text
 from course_lib.grading.grader import Limits, grade_folder
+from course_lib.grading.nbgrader_course import NbgraderCourse
 
 STUDENTS = int(os.environ.get("BENCH_GRADING_STUDENTS", "30"))
 WORKERS = int(os.environ.get("BENCH_GRADING_WORKERS", "2"))
@@ -61,41 +59,11 @@ def course_grade(folder: Path, out: Path, workers: int, sandbox: bool = True):
 
 def nbgrader_autograde(tmp: Path, nbs: dict) -> tuple[float, dict]:
     """Durée de ``nbgrader autograde`` seul, et ses notes ``{(élève, exercice): score}``."""
-    exercises = find_exercises()
-    bin_dir = Path(sys.executable).parent
-    nbgrader = shutil.which("nbgrader", path=str(bin_dir))
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "HOME": str(tmp), "JUPYTER_CONFIG_DIR": str(tmp / ".jupyter")}
-    course = tmp / "course"
-    (course / "source" / "ps1").mkdir(parents=True)
-    for ex in exercises.values():
-        shutil.copy(ex.source, course / "source" / "ps1" / ex.filename)
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.CourseDirectory.course_id = 'cours85'\n"
-        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
-        "c.ExecutePreprocessor.timeout = 300\n" + nbgrader_config_text(), encoding="utf-8")
-
-    def run(*args):
-        subprocess.run([nbgrader, *args], cwd=course, env=env, check=True, capture_output=True)
-
-    run("generate_assignment", "ps1", "--force")
-    for student in sorted({s for s, _ in nbs}):
-        run("db", "student", "add", student)
-    for (student, ex_id), nb in nbs.items():
-        dest = course / "submitted" / student / "ps1" / exercises[ex_id].filename
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, dest)
-    start = time.perf_counter()
-    run("autograde", "ps1", "--force")
-    wall = time.perf_counter() - start
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        scores = {(s, e): gb.find_submission_notebook(exercises[e].filename[:-len(".ipynb")],
-                                                      "ps1", s).score for s, e in nbs}
-    return wall, scores
+    course = NbgraderCourse(tmp / "course", timeout=300)
+    course.generate()
+    course.submit(nbs)
+    wall = course.autograde()
+    return wall, course.scores()
 
 
 def sandbox_overhead(tmp: Path, n: int) -> tuple[float, float]:

@@ -11,6 +11,7 @@ retombe sur *digits*.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,25 @@ def _loaders(x: torch.Tensor, y: torch.Tensor, splits, batch_size: int, seed: in
     return out
 
 
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Images (1 797, 8, 8) et étiquettes de *digits*, lues dans le fichier du paquet scikit-learn.
+
+    Même contenu que ``sklearn.datasets.load_digits()`` (vérifié par ``tests/test_data.py``),
+    sans importer scikit-learn (~1,4 s : SciPy et le reste), que ce fichier seul n'exige pas.
+    Si le fichier n'est pas là où scikit-learn le range, on passe par scikit-learn lui-même.
+    """
+    spec = importlib.util.find_spec("sklearn")  # trouve le paquet sans l'exécuter
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            data = np.loadtxt(path, delimiter=",", dtype=np.float64)
+            return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images, d.target.astype(np.int64)
+
+
 def load_digits_data(batch_size: int = 64, seed: int = 0, val_fraction: float = 0.2,
                      test_fraction: float = 0.2) -> DataBundle:
     """*digits* de scikit-learn : 1 797 images 8×8 en niveaux de gris, 10 classes.
@@ -74,12 +94,10 @@ def load_digits_data(batch_size: int = 64, seed: int = 0, val_fraction: float = 
     Pixels ramenés dans [0, 1] (division par 16). Découpage stratifié et
     déterministe (``seed``) ; l'ordre du mélange d'entraînement est aussi fixé par ``seed``.
     """
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(d.target, dtype=torch.long)
-    splits = _split_indices(d.target, (val_fraction, test_fraction), seed)
+    images, target = _digits_arrays()
+    x = torch.from_numpy(images).float().unsqueeze(1) / 16.0
+    y = torch.from_numpy(target)
+    splits = _split_indices(target, (val_fraction, test_fraction), seed)
     train, val, test = _loaders(x, y, splits, batch_size, seed)
     return DataBundle("digits", train, val, test, 10, (1, 8, 8), tuple(str(i) for i in range(10)))
 

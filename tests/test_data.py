@@ -50,6 +50,22 @@ def test_digits_deterministic_given_seed():
     assert not torch.equal(_all(a.val)[0], _all(c.val)[0])
 
 
+def test_digits_read_from_the_file_equal_scikit_learn_loader(monkeypatch):
+    """Lecture directe du fichier du paquet = ``load_digits()`` ; sans le fichier, repli sur sklearn."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images, target = data_mod._digits_arrays()
+    assert images.shape == (1797, 8, 8) and target.dtype == np.int64
+    assert np.array_equal(images, d.images) and np.array_equal(target, d.target)
+
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    images2, target2 = data_mod._digits_arrays()
+    assert np.array_equal(images2, d.images) and np.array_equal(target2, d.target)
+
+
 def test_split_indices_disjoint_complete_and_stratified():
     from sklearn.datasets import load_digits
 

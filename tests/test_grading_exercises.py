@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import copy
 import csv
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_lib.grading import samples
 from course_lib.grading.exercises import find_exercises
-from course_lib.grading.generate import make_student_notebook, nbgrader_config_text
+from course_lib.grading.generate import make_student_notebook
 from course_lib.grading.grader import Limits, grade_folder
+from course_lib.grading.nbgrader_course import NbgraderCourse
 
 EXERCISES = find_exercises()
 
@@ -121,32 +117,12 @@ def test_chapter_scheduler_gets_the_expected_partial_score(graded):
 def test_agreement_with_real_nbgrader(graded, tmp_path):
     """nbgrader generate_assignment + autograde dans un cours temporaire : mêmes notes."""
     rows, _ = graded
-    bin_dir = Path(sys.executable).parent
-    nbgrader = shutil.which("nbgrader", path=str(bin_dir))
-    assert nbgrader, "nbgrader manque : pip install -e .[dev] (ou .[instructor])"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter")}
-    course = tmp_path / "course"
-    (course / "source" / "ps1").mkdir(parents=True)
-    for ex in EXERCISES.values():
-        shutil.copy(ex.source, course / "source" / "ps1" / ex.filename)
-    (course / "nbgrader_config.py").write_text(
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        "c.CourseDirectory.course_id = 'cours85'\n"
-        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
-        "c.ExecutePreprocessor.timeout = 300\n" + nbgrader_config_text(), encoding="utf-8")
-
-    def run(*args):
-        proc = subprocess.run([nbgrader, *args], cwd=course, env=env, capture_output=True,
-                              text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-
-    run("generate_assignment", "ps1", "--force")
+    course = NbgraderCourse(tmp_path / "course", command_timeout=900)
+    course.generate()
     # nbgrader fabrique les mêmes notebooks élèves (hors étiquettes raises-exception ajoutées)
     for ex_id, src in _sources().items():
         ours = make_student_notebook(src)
-        theirs = nbformat.read(course / "release" / "ps1" / EXERCISES[ex_id].filename, as_version=4)
+        theirs = course.released(ex_id)
         for cell in ours.cells:
             tags = [t for t in cell.metadata.pop("tags", []) if t != "raises-exception"]
             if tags:
@@ -155,18 +131,8 @@ def test_agreement_with_real_nbgrader(graded, tmp_path):
             (c.source, c.metadata) for c in theirs.cells], ex_id
 
     subs = made_up_submissions()
-    for student in sorted({s for s, _ in subs}):
-        run("db", "student", "add", student)
-    for (student, ex_id), nb in subs.items():
-        dest = course / "submitted" / student / "ps1" / EXERCISES[ex_id].filename
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(copy.deepcopy(nb), dest)
-    run("autograde", "ps1", "--force")
-
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        theirs = {(student, ex_id): gb.find_submission_notebook(
-            EXERCISES[ex_id].filename[:-len(".ipynb")], "ps1", student).score for student, ex_id in subs}
+    course.submit({key: copy.deepcopy(nb) for key, nb in subs.items()})
+    course.autograde()
+    theirs = course.scores()
     ours = {key: float(rows[key]["score"]) for key in subs}
     assert ours == theirs
