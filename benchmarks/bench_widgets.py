@@ -74,6 +74,7 @@ def builders() -> dict[str, Callable[[], list]]:
     from course_lib import load_data, train_baseline
     from course_lib.widgets import criteria as c
     from course_lib.widgets import scheduling as s
+    from course_lib.widgets.structured import structured_demo
 
     data = load_data("digits", seed=0)
     model = train_baseline(data, seed=0, progress=False)
@@ -89,7 +90,18 @@ def builders() -> dict[str, Callable[[], list]]:
         "08 comparaison": lambda: [s.comparison_demo(model, data, sparsities=(0.5, 0.8, 0.9, 0.95), seed=0)],
         "09 adaptatif": lambda: [s.adaptive_demo(model, data, target=0.95, max_drop=0.02, seed=0)],
         "10 quiz": lambda: s.quiz(),
+        "11 structuré": lambda: [structured_demo(model, data, latency_model=_cifar(), epochs=2)],
     }
+
+
+def _cifar():
+    """Le CNN de forme CIFAR du notebook 11 (poids aléatoires, graine 0)."""
+    import torch
+
+    from course_lib.models import CifarCNN
+
+    torch.manual_seed(0)
+    return CifarCNN(64).eval()
 
 
 def run() -> list[dict]:

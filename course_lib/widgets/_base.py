@@ -46,6 +46,12 @@ class Demo:
     À la construction, les objets déjà vivants sont exclus du ramasse-miettes
     (:func:`freeze_long_lived_objects`), pour que les rappels ne subissent pas de collecte complète.
 
+    Mise en page des figures : ``render`` n'appelle pas ``tight_layout`` ; ``refresh`` le fait au
+    premier rendu de chaque figure et garde les marges obtenues (``fig.subplotpars``), qu'il
+    réapplique aux rendus suivants (même figure, mêmes axes : seules les données changent).
+    ``tight_layout`` dessine tout le texte une fois de plus pour mesurer les étiquettes : c'était
+    ~30 % du temps d'un rappel.
+
     Attributs utiles : ``widget`` (à afficher), ``output``, ``last_result`` (ce que ``render`` a renvoyé),
     ``last_latency`` (secondes du dernier rendu), ``renders`` (nombre de rendus).
     """
@@ -65,6 +71,7 @@ class Demo:
         self.last_latency = 0.0
         self.last_result = None
         self.renders = 0
+        self._margins: dict[tuple, dict[str, float]] = {}
         for c in self.controls:
             c.observe(self._on_change, names="value")
         for c in self.controls:  # aucun libellé coupé : boîtes à la largeur de leur texte
@@ -86,10 +93,22 @@ class Demo:
         with self.output:
             self.output.clear_output(wait=True)
             self.last_result = self._render(**self.values())
+            for index, num in enumerate(plt.get_fignums()):
+                self._fit(index, plt.figure(num))
             plt.show()
             plt.close("all")
         self.last_latency = time.perf_counter() - start
         self.renders += 1
+
+    def _fit(self, index: int, fig) -> None:
+        """Marges de ``tight_layout`` calculées au premier rendu de la figure, réutilisées ensuite."""
+        key = (index, tuple(fig.get_size_inches()), len(fig.axes))
+        if key not in self._margins:
+            fig.tight_layout()
+            pars = fig.subplotpars
+            self._margins[key] = {k: getattr(pars, k) for k in ("left", "right", "bottom", "top", "wspace", "hspace")}
+        else:
+            fig.subplots_adjust(**self._margins[key])
 
     def _on_change(self, _change) -> None:
         self.refresh()

@@ -132,7 +132,6 @@ def mask_demo(model: nn.Module, data, layer: str = "classifier.3.weight",
         plots.layer_mask_image(ax, weights[layer], masks[layer],
                                f"{plots.short_name(layer)} : masque {method}, sparsité {_pct_label(sparsity)}, "
                                f"précision (validation) {pct(acc)}")
-        fig.tight_layout()
         return {"sparsity": sparsity, "method": method, "accuracy": acc,
                 "kept": int(masks[layer].sum()), "mask": masks[layer]}
 
@@ -167,7 +166,6 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
         note = f" ; couche(s) vidée(s) : {names}" if collapsed else ""
         fig.suptitle(f"portée {SCOPE_LABELS[scope]}, sparsité {_pct_label(sparsity)} : "
                      f"précision (validation) {pct(acc)}{note}", fontsize=10)
-        fig.tight_layout()
         return {"sparsity": sparsity, "scope": scope, "accuracy": acc, "layer_sparsity": layer_sparsity,
                 "thresholds": thresholds, "collapsed": collapsed}
 
@@ -210,7 +208,6 @@ def gradient_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT_
         fig, ax = plt.subplots(figsize=(7, 3))
         plots.accuracy_curves(ax, sparsities, curves[scope], current=sparsity, baseline=base)
         ax.set_title(f"portée {SCOPE_LABELS[scope]}", fontsize=10)
-        fig.tight_layout()
         print(f"sparsité {_pct_label(sparsity)}, portée {SCOPE_LABELS[scope]}")
         print(f"{'critère':<22}{'précision':>10}{'Jaccard':>9}")
         for c in scores:
@@ -276,7 +273,6 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
         rho = {c: spearman_rho(s, true) for c, s in scores.items()}
         fig, ax = plt.subplots(figsize=(6, 3.2))
         plots.saliency_scatter(ax, scores[criterion], true, criterion, rho[criterion])
-        fig.tight_layout()
         n_examples = sum(sizes[:n_batches])
         exact, chapter = cum["fisher"][n_batches - 1], cum["squared_batch_mean"][n_batches - 1]
         ratio = float((chapter[exact > 0] / exact[exact > 0]).median())
@@ -329,7 +325,6 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         plots.apoz_bars(ax, values, removed,
                         f"APoZ {where} la ReLU, {layer} : {len(removed)} canaux retirés, "
                         f"précision (validation) {pct(acc)}")
-        fig.tight_layout()
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}
 

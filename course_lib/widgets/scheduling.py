@@ -129,7 +129,6 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
         ax2.legend(fontsize=6)
         for e in range(1, n // max(per_epoch, 1)):
             ax1.axvline(e * per_epoch + 0.5, color="0.85", lw=0.8)
-        fig.tight_layout()
         print(f"pas {step} (époque {h['epoch'] + 1}) — poids élagués non nuls : naïf {v['revived']} / "
               f"{traj['n_pruned']}, tenus {h['revived']} ; momentum non nul aux positions élaguées : "
               f"naïf {v['momentum']}, tenus {h['momentum']}")
@@ -172,7 +171,6 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         ax1.set_ylabel("précision (validation) (%)")
         ax2.set_ylabel("poids initiaux remplacés (%)")
         ax2.set_ylim(0, 100)
-        fig.tight_layout()
         now = {m: traj[m][update] for m in traj}
         print(f"mise à jour {update} — fraction échangée (cosinus) : {now['rigl']['fraction']:.3f}")
         print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'repoussés RigL':>16}")
@@ -224,7 +222,6 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
                          color="k" if mat[i, j] > 0.6 else "w")
         ax2.set_title("recouvrement (Jaccard) des poids élagués", fontsize=9)
         fig.colorbar(im, ax=ax2, fraction=0.046)
-        fig.tight_layout()
         return {"sparsity": sparsity, "table": [dict(row) for row in r.table], "overlap": mat}
 
     return Demo(slider, render, names=["sparsity"], title="Critères × sparsité, à conditions égales")
@@ -266,7 +263,6 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         ax2.set_ylabel("précision (validation) (%)")
         ax2.set_xlim(40, 100)
         ax2.legend(fontsize=7)
-        fig.tight_layout()
         viol = sum(not h["ok"] for h in bad)
         print(f"budget {pct(max_drop)} (référence {pct(base)}) : la règle corrigée retient {pct(g['sparsity'])} "
               f"(validation : {pct(g['accuracy'])}) après {len(good)} tours")

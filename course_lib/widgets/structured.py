@@ -58,7 +58,6 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
         right.set(ylabel="gain (nombre de fois)", title="Modèle de forme CIFAR (3×32×32)")
         for i, n in enumerate(names):
             right.text(i, gains[n], f"{num(gains[n], 1)}×", ha="center", va="bottom", fontsize=8)
-        fig.tight_layout()
         b1 = min(r.latency)
         head = (f"{pct(fraction, 0)} des canaux retirés : précision {pct(r.accuracy_before)} "
                 f"→ {pct(r.accuracy_after)} après fine-tuning" if fraction else
