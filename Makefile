@@ -10,7 +10,7 @@ PORT ?= 8888
 # Dans un conteneur (root), Jupyter refuse de démarrer sans --allow-root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test lint unit notebooks bench venv venv-dev exercises clean
+.PHONY: lab test lint unit notebooks check bench venv venv-dev exercises clean
 
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh
@@ -25,8 +25,9 @@ lab: venv
 	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 	$(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
 
-## make test : tout — lint, tests unitaires, hygiène, notation, navigateur, puis nbval.
-test: venv-dev lint unit notebooks
+## make test : tout — lint, puis en une seule passe pytest les tests (unitaires, hygiène, notation,
+## navigateur) et nbval sur chaque notebook.
+test: venv-dev lint check
 
 lint:
 	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts notebooks/[0-9]*.ipynb
@@ -43,6 +44,11 @@ unit:
 # nbval : toutes les cellules d'un notebook partagent un noyau, donc un notebook par processus.
 notebooks:
 	$(PYTEST) --nbval-lax $(NOTEBOOK_DIRS)
+
+# tests et notebooks dans la même passe : les deux processus restent occupés jusqu'au bout
+# (en deux passes, chacune finit avec un processus qui attend l'autre).
+check:
+	$(PYTEST) --nbval-lax tests $(NOTEBOOK_DIRS)
 
 ## make bench : mesure les coûts et écrit benchmarks/RESULTS.md
 bench: venv-dev

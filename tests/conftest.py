@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +89,78 @@ def setup():
 def param_snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """Copie des paramètres nommés, pour vérifier ensuite qu'un appel n'a rien changé."""
     return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+# --- test navigateur (tests/test_browser*.py) -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Un serveur JupyterLab par fichier de test navigateur (voir ``browser_harness``)."""
+    from browser_harness import Lab, _free_port, _write_fixtures, _write_settings, require_browser
+
+    require_browser()
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    _write_fixtures(root / "fixtures")
+    _write_settings(tmp / "settings")
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ,
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "JUPYTER_CONFIG_DIR": str(tmp / "config"),       # ignore ~/.jupyter
+           "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter_config"),  # comme make lab (sans nbgrader)
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env.pop("MPLBACKEND", None)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+           f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           "--ServerApp.open_browser=False", "--allow-root"]
+    log = tmp / "lab.log"
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                cwd=root, start_new_session=True)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"jupyter lab s'est arrêté (code {proc.returncode}) :\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab ne répond pas après 180 s :\n{server.log_tail()}")
+            try:
+                server.api("GET", "/api/status")
+                break
+            except OSError:
+                time.sleep(0.3)
+        yield server
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(lab, tmp_path_factory):
+    """Chromium sans écran (Playwright), un par fichier de test navigateur."""
+    from browser_harness import CHROMIUM, CHROMIUM_ARGS, HEIGHT, WIDTHS
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    context = None
+    try:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": WIDTHS[0], "height": HEIGHT},
+        )
+        yield context
+    finally:
+        if context is not None:
+            context.close()
+        pw.stop()
