@@ -91,6 +91,40 @@ def param_snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+# Le scheduler adaptatif du chapitre 8.5, tel quel (classe renommée comme l'exige l'énoncé) :
+# après un dépassement du budget il prend la moitié du chemin restant, plus que son pas normal.
+CHAPTER_SCHEDULER = '''
+class AdaptiveScheduler:
+    def __init__(self, initial_sparsity=0.0, target_sparsity=0.9,
+                 max_accuracy_drop=0.02):
+        self.current_sparsity = initial_sparsity
+        self.target_sparsity = target_sparsity
+        self.max_drop = max_accuracy_drop
+        self.baseline_accuracy = None
+
+    def should_prune_more(self, current_accuracy):
+        if self.baseline_accuracy is None:
+            self.baseline_accuracy = current_accuracy
+            return True
+        accuracy_drop = self.baseline_accuracy - current_accuracy
+        if accuracy_drop < self.max_drop:
+            return True
+        else:
+            return False
+
+    def get_next_sparsity(self, current_accuracy):
+        if not self.should_prune_more(current_accuracy):
+            increment = (self.target_sparsity - self.current_sparsity) * 0.5
+        else:
+            increment = (self.target_sparsity - self.current_sparsity) / 10
+        self.current_sparsity = min(
+            self.current_sparsity + increment,
+            self.target_sparsity
+        )
+        return self.current_sparsity
+'''
+
+
 # --- test navigateur (tests/test_browser*.py) -------------------------------------------------
 
 @pytest.fixture(scope="module")

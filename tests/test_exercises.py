@@ -12,7 +12,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import ROOT
+from conftest import CHAPTER_SCHEDULER, ROOT
 
 from course_lib.grading import generate, student_copy
 from course_lib.grading.exercises import find_exercises
@@ -221,29 +221,6 @@ def visible_test_error(ex_id, answers: dict[str, str], test_id: str) -> str | No
             _run(c.source, ns, f"{ex_id} cellule {i}")
     raise AssertionError(f"{ex_id} : cellule de tests {test_id!r} introuvable")
 
-
-CHAPTER_SCHEDULER = '''
-class AdaptiveScheduler:  # le code du chapitre 8.5, classe renommée comme le demande l'énoncé
-    def __init__(self, initial_sparsity=0.0, target_sparsity=0.9, max_accuracy_drop=0.02):
-        self.current_sparsity = initial_sparsity
-        self.target_sparsity = target_sparsity
-        self.max_drop = max_accuracy_drop
-        self.baseline_accuracy = None
-
-    def should_prune_more(self, current_accuracy):
-        if self.baseline_accuracy is None:
-            self.baseline_accuracy = current_accuracy
-            return True
-        return self.baseline_accuracy - current_accuracy < self.max_drop
-
-    def get_next_sparsity(self, current_accuracy):
-        if not self.should_prune_more(current_accuracy):
-            increment = (self.target_sparsity - self.current_sparsity) * 0.5
-        else:
-            increment = (self.target_sparsity - self.current_sparsity) / 10
-        self.current_sparsity = min(self.current_sparsity + increment, self.target_sparsity)
-        return self.current_sparsity
-'''
 
 _QUANTILE_MASKS = '''all_scores = torch.cat([t.flatten() for t in scores.values()])
     threshold = torch.quantile(all_scores, sparsity)

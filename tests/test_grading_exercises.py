@@ -9,6 +9,7 @@ import csv
 
 import nbformat
 import pytest
+from conftest import CHAPTER_SCHEDULER
 
 from course_lib.grading import samples
 from course_lib.grading.exercises import find_exercises
@@ -18,38 +19,6 @@ from course_lib.grading.nbgrader_course import NbgraderCourse
 
 EXERCISES = find_exercises()
 
-# Le scheduler adaptatif du chapitre 8.5, tel quel (classe renommée comme l'exige l'énoncé) :
-# après un dépassement du budget il prend la moitié du chemin restant, plus que son pas normal.
-CHAPTER_SCHEDULER = '''
-class AdaptiveScheduler:
-    def __init__(self, initial_sparsity=0.0, target_sparsity=0.9,
-                 max_accuracy_drop=0.02):
-        self.current_sparsity = initial_sparsity
-        self.target_sparsity = target_sparsity
-        self.max_drop = max_accuracy_drop
-        self.baseline_accuracy = None
-
-    def should_prune_more(self, current_accuracy):
-        if self.baseline_accuracy is None:
-            self.baseline_accuracy = current_accuracy
-            return True
-        accuracy_drop = self.baseline_accuracy - current_accuracy
-        if accuracy_drop < self.max_drop:
-            return True
-        else:
-            return False
-
-    def get_next_sparsity(self, current_accuracy):
-        if not self.should_prune_more(current_accuracy):
-            increment = (self.target_sparsity - self.current_sparsity) * 0.5
-        else:
-            increment = (self.target_sparsity - self.current_sparsity) / 10
-        self.current_sparsity = min(
-            self.current_sparsity + increment,
-            self.target_sparsity
-        )
-        return self.current_sparsity
-'''
 # Ce que le scheduler du chapitre doit rater : il n'atteint jamais la cible, et il accélère
 # (les tests visibles, test_interface, le lui disent déjà ; les tests cachés le confirment).
 CHAPTER_MUST_FAIL = {"test_interface", "test_cible_atteinte", "test_ralentit"}
