@@ -125,6 +125,19 @@ class AdaptiveScheduler:
 '''
 
 
+def stop_process_group(proc: subprocess.Popen, grace: float = 30) -> None:
+    """Arrête un serveur lancé avec ``start_new_session=True`` et tout ce qu'il a lancé :
+    SIGTERM au groupe, puis SIGKILL s'il n'est pas sorti après ``grace`` secondes."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 # --- test navigateur (tests/test_browser*.py) -------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -170,14 +183,7 @@ def lab(tmp_path_factory):
                 time.sleep(0.3)
         yield server
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="module")

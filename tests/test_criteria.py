@@ -113,7 +113,8 @@ def test_obd_formula_multiplies_by_curvature():
 
 # ----------------------------------------------------------------------------- Fisher
 
-def _fisher_loop(model, loader):
+def _per_example_mean(model, loader, term):
+    """(1/N) Σ_n term(w, ∂ℓ_n/∂w), un exemple à la fois avec autograd (référence des tests)."""
     dense = remove_masks(copy.deepcopy(model)).eval()
     mods = prunable_modules(dense)
     acc = {n: torch.zeros_like(m.weight) for n, m in mods.items()}
@@ -123,9 +124,14 @@ def _fisher_loop(model, loader):
             dense.zero_grad()
             LOSS(dense(x[i:i + 1]), y[i:i + 1]).backward()
             for n, m in mods.items():
-                acc[n] += m.weight.grad ** 2
+                acc[n] += term(m.weight.detach(), m.weight.grad)
             count += 1
     return {n: a / count for n, a in acc.items()}
+
+
+def _fisher_loop(model, loader):
+    """Diagonale de Fisher empirique : (1/N) Σ_n (∂ℓ_n/∂w)²."""
+    return _per_example_mean(model, loader, lambda w, g: g ** 2)
 
 
 @pytest.mark.parametrize("pruned", [False, True])
@@ -159,19 +165,8 @@ def test_squared_batch_mean_is_not_the_fisher_it_underestimates(digits):
 # ----------------------------------------------------------------------------- gradient
 
 def _taylor_loop(model, loader):
-    """(1/N) Σ_n |w · ∂ℓ_n/∂w|, exemple par exemple, avec autograd (référence des tests)."""
-    dense = remove_masks(copy.deepcopy(model)).eval()
-    mods = prunable_modules(dense)
-    acc = {n: torch.zeros_like(m.weight) for n, m in mods.items()}
-    count = 0
-    for x, y in loader:
-        for i in range(len(y)):
-            dense.zero_grad()
-            LOSS(dense(x[i:i + 1]), y[i:i + 1]).backward()
-            for n, m in mods.items():
-                acc[n] += (m.weight.detach() * m.weight.grad).abs()
-            count += 1
-    return {n: a / count for n, a in acc.items()}
+    """(1/N) Σ_n |w · ∂ℓ_n/∂w| (Taylor par exemple)."""
+    return _per_example_mean(model, loader, lambda w, g: (w * g).abs())
 
 
 @pytest.mark.parametrize("pruned", [False, True])

@@ -6,7 +6,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, stop_process_group
 
 SCRIPT = ROOT / "scripts" / "ensure_venv.sh"
 pytestmark = pytest.mark.skipif(shutil.which("make") is None or shutil.which("bash") is None,
@@ -189,12 +188,7 @@ def _lab_page(tmp_path: Path, config_path: str | None) -> tuple[int, str]:
         _, page = _get(f"http://127.0.0.1:{port}/lab?token={token}")
         return status, page
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
 
 def _disabled_labextensions(page: str) -> list[str]:

@@ -19,7 +19,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, stop_process_group
 
 from course_lib.grading import student_copy
 
@@ -244,12 +243,7 @@ def test_release_make_lab_serves_the_first_notebook(release, tmp_path):
             except (OSError, urllib.error.URLError):
                 time.sleep(0.3)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc)
 
 
 # --- Chaque commande des deux README désigne quelque chose qui existe ----------------------------
