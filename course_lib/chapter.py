@@ -28,15 +28,15 @@ from .masks import get_weights, prunable_modules
 
 
 def quantile_threshold_mask(importance: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """**Version du chapitre** : masque « garder si score > quantile(sparsity) ».
+    """**Version du chapitre** : masque « garder si score >= quantile(sparsity) ».
 
     Erreur : ``torch.quantile`` interpole entre deux scores ; dès qu'il y a des égalités
-    (poids déjà nuls, scores arrondis), ``score > seuil`` retire plus ou moins que
-    k = round(s·n) poids. Correction : ``course_lib.masks.create_masks_from_importance``
+    (poids déjà nuls, scores arrondis), ``score >= seuil`` retire plus ou moins que
+    k = round(s·n) poids (avec des poids déjà nuls, souvent aucun). Correction : ``course_lib.masks.create_masks_from_importance``
     (compte exact avec ``topk``, comme ``torch.nn.utils.prune``).
     """
     threshold = torch.quantile(importance.flatten().float(), sparsity)
-    return (importance > threshold).float()
+    return (importance >= threshold).float()
 
 
 def chapter_gradient_salience(model: nn.Module, loss_fn, loader, n_batches: int | None = None):

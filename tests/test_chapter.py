@@ -19,7 +19,7 @@ def test_quantile_threshold_miscounts_with_ties_the_exact_count_does_not():
     wrong = chapter.quantile_threshold_mask(scores, 0.25)
     right = create_masks_from_importance({"w": scores}, 0.25)["w"]
     assert int((right == 0).sum()) == 2  # k = round(0,25 × 8)
-    assert int((wrong == 0).sum()) == 4
+    assert int((wrong == 0).sum()) == 0  # seuil = 0 et « >= 0 » garde tout : rien n'est retiré
 
 
 def test_inverted_obd_reverses_the_ranking_of_the_correct_formula():
