@@ -70,3 +70,42 @@ def percent_formatter(digits: int = 0):
 
     _digits(digits)
     return FuncFormatter(lambda v, _pos: pct(v, digits))
+
+
+# --- tableaux : une seule fonction, qui échappe ce que Markdown interpréterait -----------------
+
+MARKDOWN_SPECIALS = "\\`*_[]<>|~"
+
+
+def escape_markdown(text: str) -> str:
+    """Échappe les caractères qui changent le sens d'un texte Markdown (``|`` d'une cellule de tableau, ``*``, ``_``...).
+
+    Les formules entre ``$...$`` sont gardées telles quelles (MathJax les lit avant Markdown).
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    parts = text.split("$")
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2 == 1 and i < len(parts) - 1:      # dans une formule $...$
+            out.append(part.replace("|", "\\vert "))
+        else:
+            out.append("".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in part))
+    return "$".join(out)
+
+
+def md_table(header, rows) -> str:
+    """Tableau Markdown dont chaque cellule est échappée (un ``|`` dans un nom ne décale plus les colonnes).
+
+    ``header`` : les titres de colonnes ; ``rows`` : des suites de cellules (converties en texte),
+    toutes de la longueur de ``header``.
+    """
+    header = [str(h) for h in header]
+    rows = [[str(c) for c in r] for r in rows]
+    for i, r in enumerate(rows):
+        if len(r) != len(header):
+            raise ValueError(f"La ligne {i} a {len(r)} cellules, le titre en a {len(header)}.")
+
+    def line(cells):
+        return "| " + " | ".join(escape_markdown(c) for c in cells) + " |"
+    return "\n".join([line(header), "|" + "---|" * len(header), *map(line, rows)])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from .fr import num, pct, pm
+from .fr import md_table, num, pct, pm
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,11 @@ class SeedResults(Mapping):
         """Tableau Markdown, nombres à la française."""
         seeds = next(iter(self._stats.values())).seeds if self._stats else ()
         head = ["", "moyenne ± écart type", "min", "max"] + [f"graine {s}" for s in seeds]
-        rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        rows = []
         for name, s in self._stats.items():
             f = (lambda v: pct(v, digits)) if s.percent else (lambda v: num(v, digits))
-            cells = [name, s.fmt(digits), f(s.min), f(s.max)] + [f(v) for v in s.values]
-            rows.append("| " + " | ".join(cells) + " |")
-        return "\n".join(rows)
+            rows.append([name, s.fmt(digits), f(s.min), f(s.max)] + [f(v) for v in s.values])
+        return md_table(head, rows)
 
     def _repr_markdown_(self) -> str:
         return self.table()

@@ -1,17 +1,24 @@
-"""Chaque résultat énoncé a sa cellule qui le calcule et l'affirme (issue 11, notes/CLAIMS.md).
+"""Chaque résultat énoncé a sa cellule qui le calcule : une égalité affirmée, ou un verdict affiché.
 
 Convention (suivie par tous les notebooks) :
-- une phrase qui énonce un résultat porte à sa fin le marqueur invisible
-  ``<!-- claim: ID -->`` (ID en minuscules-avec-tirets, unique dans tout le cours) ; chaque
-  puce d'une section « À retenir » en porte un ;
-- la cellule de code qui le prouve commence par la ligne ``# claim: ID`` et contient au moins
-  un ``assert`` exécuté (hors d'une ``def``) ; elle n'est ni ``raises-exception`` ni sautée
-  par nbval (sinon nbval ne pourrait plus échouer) ;
+- la cellule de code qui établit un résultat porte son identifiant dans ses métadonnées,
+  ``"claims": ["ID"]`` (ID en minuscules-avec-tirets), jamais dans son texte : l'élève ne lit
+  pas de marqueur anglais ;
+- un résultat **exact** (un compte, une égalité, une formule, un écart énorme) : la cellule
+  contient au moins un ``assert`` exécuté (hors d'une ``def``), et une phrase fixe peut le citer
+  avec le marqueur invisible ``<!-- claim: ID -->`` ; chaque puce Markdown d'une section
+  « À retenir » en porte un ;
+- un résultat **expérimental** (une méthode fait-elle mieux qu'une autre ?) : la cellule appelle
+  ``say(...)`` (``course_lib.evidence``) ou une fonction ``say_*`` de ``course_lib.experiments``,
+  qui choisit la phrase par le verdict de la règle du cours, calculé sur l'exécution de l'élève.
+  Aucune phrase fixe ne peut le citer : son marqueur serait une conclusion écrite d'avance ;
 - la cellule est dans le même notebook que le marqueur, sauf pour ``10_a_retenir`` qui peut
-  renvoyer à un ID affirmé dans un autre notebook.
+  renvoyer à un ID établi dans un autre notebook ; un verdict cité par deux notebooks vient de la
+  même fonction ``say_*`` (une expérience par résultat) ;
+- une cellule qui établit un résultat n'est ni ``raises-exception`` ni sautée par nbval.
 
 Ce test vérifie l'appariement ; nbval exécute les cellules : ``make test`` échoue le jour où
-une affirmation cesse d'être vraie.
+une égalité cesse d'être vraie, et une conclusion expérimentale suit les nombres de la machine.
 """
 
 from __future__ import annotations
@@ -46,7 +53,9 @@ def claim_notebooks(root: Path = ROOT) -> list[Path]:
 class NotebookClaims:
     name: str
     markers: dict[str, list[int]] = field(default_factory=dict)   # ID -> cellules markdown
-    cells: dict[str, list[int]] = field(default_factory=dict)     # ID -> cellules qui affirment
+    cells: dict[str, list[int]] = field(default_factory=dict)     # ID -> cellules qui l'établissent
+    exact: set[str] = field(default_factory=set)                  # ID établis par un assert
+    speakers: dict[str, set[str]] = field(default_factory=dict)   # ID -> fonctions say_* appelées
     problems: list[str] = field(default_factory=list)
 
 
@@ -90,17 +99,34 @@ def _retenir_bullets(nb) -> list[tuple[int, str]]:
     return [(i, text) for i, text in bullets]
 
 
-def _has_executed_assert(source: str) -> bool:
+def _executed_nodes(source: str) -> list[ast.AST]:
+    """Les nœuds exécutés à l'exécution de la cellule (hors corps de def, lambda et class)."""
     try:
         tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
                                    for ln in source.splitlines()))
     except SyntaxError:
-        return False
+        return []
     inside_def = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             inside_def.update(id(n) for n in ast.walk(node) if n is not node)
-    return any(isinstance(n, ast.Assert) and id(n) not in inside_def for n in ast.walk(tree))
+    return [n for n in ast.walk(tree) if id(n) not in inside_def]
+
+
+def _has_executed_assert(source: str) -> bool:
+    return any(isinstance(n, ast.Assert) for n in _executed_nodes(source))
+
+
+def _say_calls(source: str) -> set[str]:
+    """Noms des fonctions ``say`` / ``say_*`` appelées (et exécutées) par la cellule."""
+    names = set()
+    for n in _executed_nodes(source):
+        if isinstance(n, ast.Call):
+            f = n.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name == "say" or name.startswith("say_"):
+                names.add(name)
+    return names
 
 
 def read_claims(path: Path) -> NotebookClaims:
@@ -110,34 +136,39 @@ def read_claims(path: Path) -> NotebookClaims:
         if cell.cell_type == "markdown":
             for cid in MARKER.findall(cell.source):
                 found.markers.setdefault(cid, []).append(i)
-        elif cell.cell_type == "code":
-            lines = cell.source.lstrip("\n").splitlines()
-            ids = []
-            for line in lines:                       # les premières lignes « # claim: ID »
-                m = CELL_TAG.match(line.strip())
-                if not m:
-                    break
-                ids.append(m.group(1))
-            if any(CELL_TAG.match(ln.strip()) for ln in lines[len(ids):]):
-                found.problems.append(f"cellule {i} : « # claim: » doit être en tête de cellule")
-            if not ids:
-                continue
-            if len(set(ids)) < len(ids):
-                found.problems.append(f"cellule {i} : ligne « # claim: » répétée {ids}")
-            for cid in dict.fromkeys(ids):
-                found.cells.setdefault(cid, []).append(i)
-            if not _has_executed_assert(cell.source):
-                found.problems.append(f"cellule {i} ({', '.join(ids)}) : aucun assert exécuté")
-            off = NBVAL_OFF.intersection(cell.metadata.get("tags", []))
-            if off:
-                found.problems.append(f"cellule {i} ({', '.join(ids)}) : étiquette {sorted(off)} "
-                                      "(nbval ne pourrait plus échouer)")
+            continue
+        if cell.cell_type != "code":
+            continue
+        if any(CELL_TAG.match(ln.strip()) for ln in cell.source.splitlines()):
+            found.problems.append(f"cellule {i} : ligne « # claim: » dans le code ; l'identifiant va dans "
+                                  "les métadonnées de la cellule (\"claims\": [\"ID\"])")
+        ids = cell.metadata.get("claims")
+        if ids is None:
+            continue
+        if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
+            found.problems.append(f"cellule {i} : métadonnée « claims » invalide {ids!r} (liste d'ID attendue)")
+            continue
+        if len(set(ids)) < len(ids):
+            found.problems.append(f"cellule {i} : identifiant répété dans « claims » {ids}")
+        exact, speakers = _has_executed_assert(cell.source), _say_calls(cell.source)
+        for cid in dict.fromkeys(ids):
+            found.cells.setdefault(cid, []).append(i)
+            if exact:
+                found.exact.add(cid)
+            found.speakers.setdefault(cid, set()).update(speakers)
+        if not exact and not speakers:
+            found.problems.append(f"cellule {i} ({', '.join(ids)}) : ni assert exécuté ni verdict affiché "
+                                  "par say(...)")
+        off = NBVAL_OFF.intersection(cell.metadata.get("tags", []))
+        if off:
+            found.problems.append(f"cellule {i} ({', '.join(ids)}) : étiquette {sorted(off)} "
+                                  "(nbval ne pourrait plus échouer)")
     for cid in {*found.markers, *found.cells}:
         if not VALID_ID.fullmatch(cid):
             found.problems.append(f"ID « {cid} » invalide (attendu : minuscules-avec-tirets)")
     for cid, where in found.cells.items():
         if len(where) > 1:
-            found.problems.append(f"ID « {cid} » affirmé par plusieurs cellules {where}")
+            found.problems.append(f"ID « {cid} » établi par plusieurs cellules {where}")
     for i, text in _retenir_bullets(nb):
         if not MARKER.search(text):
             found.problems.append(f"cellule {i} : puce « À retenir » sans marqueur <!-- claim: ID --> : "
@@ -149,17 +180,23 @@ def course_problems(paths: list[Path]) -> list[str]:
     """Tous les défauts d'appariement du cours, notebook par notebook puis entre notebooks."""
     claims = [read_claims(p) for p in paths]
     problems = [f"{c.name} : {p}" for c in claims for p in c.problems]
-    asserted: dict[str, list[str]] = {}
+    asserted: dict[str, list[NotebookClaims]] = {}
     for c in claims:
         for cid in c.cells:
-            asserted.setdefault(cid, []).append(c.name)
+            asserted.setdefault(cid, []).append(c)
+    exact = {cid for c in claims for cid in c.exact}
     marked: dict[str, list[str]] = {}
     for c in claims:
         for cid in c.markers:
             marked.setdefault(cid, []).append(c.name)
-    for cid, names in asserted.items():
-        if len(names) > 1:
-            problems.append(f"ID « {cid} » affirmé dans plusieurs notebooks : {names}")
+    for cid, owners in asserted.items():
+        if len(owners) < 2:
+            continue
+        # un même verdict dans deux notebooks : une seule expérience, la même fonction say_*
+        shared = set.intersection(*(c.speakers.get(cid, set()) for c in owners)) - {"say"}
+        if cid in exact or not shared:
+            problems.append(f"ID « {cid} » établi dans plusieurs notebooks {[c.name for c in owners]} "
+                            "sans une fonction say_* commune (une expérience par résultat)")
     for cid, names in marked.items():
         owners = [n for n in names if not n.startswith(SUMMARY_PREFIX)]
         if len(owners) > 1:
@@ -167,16 +204,18 @@ def course_problems(paths: list[Path]) -> list[str]:
     for c in claims:
         summary = c.name.startswith(SUMMARY_PREFIX)
         for cid, cells in c.markers.items():
-            if cid in c.cells:
+            if cid in asserted and cid not in exact:
+                problems.append(f"{c.name}, cellule {cells[0]} : une phrase fixe cite « {cid} », un verdict "
+                                "expérimental ; affichez la phrase avec say(...) pour qu'elle suive les nombres")
                 continue
-            if summary and cid in asserted:
+            if cid in c.cells or (summary and cid in asserted):
                 continue
             where = "dans aucun notebook" if summary else "dans ce notebook"
             problems.append(f"{c.name}, cellule {cells[0]} : « {cid} » n'a pas de cellule "
-                            f"« # claim: {cid} » avec un assert {where}")
+                            f"(métadonnée claims) qui l'établit {where}")
         for cid, cells in c.cells.items():
-            if cid not in c.markers:
-                problems.append(f"{c.name}, cellule {cells[0]} : « # claim: {cid} » ne prouve aucune "
+            if cid in c.exact and cid not in c.markers:
+                problems.append(f"{c.name}, cellule {cells[0]} : « {cid} » (assert) ne prouve aucune "
                                 "phrase (marqueur <!-- claim: ... --> absent du notebook)")
     return problems
 
@@ -191,20 +230,36 @@ def _notebook(folder: Path, name: str, cells: list) -> Path:
     return path
 
 
-md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+md = nbformat.v4.new_markdown_cell
+
+
+def code(source: str, claims=None, tags=None):
+    cell = nbformat.v4.new_code_cell(source)
+    if claims is not None:
+        cell.metadata["claims"] = claims
+    if tags:
+        cell.metadata["tags"] = tags
+    return cell
+
+
+SAY = ("display(say_gradual_vs_one_shot(seeds))", )
 
 
 def _good_course(folder: Path) -> list[Path]:
     a = _notebook(folder, "01_a.ipynb", [
         md("# 01 — A\n\nLe compte est exact. <!-- claim: 01-compte-exact -->"),
-        code("# claim: 01-compte-exact\nk = round(0.5 * 10)\nassert k == 5"),
+        code("k = round(0.5 * 10)\nassert k == 5", ["01-compte-exact"]),
+        code("v = compare(a, b)\ndisplay(say('01-a-bat-b', v, net='A bat B.', pas_net='Pas net.', inverse='B bat A.'))",
+             ["01-a-bat-b"]),
+        code(SAY[0], ["05-graduel"]),
         md("## À retenir\n\n- Le compte est exact <!-- claim: 01-compte-exact -->\n"
            "- Deux lignes,\n  la suite. <!-- claim: 01-deux -->\n\n## Suite\n\n- une puce libre"),
-        code("# claim: 01-deux\nfor s in range(3):\n    assert s < 3"),
+        code("for s in range(3):\n    assert s < 3", ["01-deux"]),
     ])
     summary = _notebook(folder, "10_a_retenir.ipynb", [
         md("# 10 — À retenir\n\n**Objectifs**\n- revoir le cours\n\n## Objectifs\n\n- revoir\n\n## 1. Compter\n\n"
            "- Le compte est exact. <!-- claim: 01-compte-exact -->"),
+        code(SAY[0], ["05-graduel"]),     # même verdict, même fonction : permis
         md("## Quiz\n\n- une question ?"),
     ])
     return [a, summary]
@@ -217,13 +272,17 @@ def test_checker_accepts_a_well_paired_course(tmp_path):
 BAD_CASES = {
     "puce sans marqueur": (md("## À retenir\n\n- Un résultat sans preuve."), "puce « À retenir » sans marqueur"),
     "marqueur sans cellule": (md("Vrai. <!-- claim: 01-orphelin -->"), "« 01-orphelin » n'a pas de cellule"),
-    "cellule sans assert": (code("# claim: 01-deux\nprint('ok')"), "aucun assert exécuté"),
-    "assert jamais exécuté": (code("# claim: 01-deux\ndef f():\n    assert True"), "aucun assert exécuté"),
-    "cellule qui ne prouve rien": (code("# claim: 01-rien\nassert True"), "ne prouve aucune phrase"),
-    "marqueur pas en tête": (code("x = 1\n# claim: 01-deux\nassert x"), "doit être en tête"),
-    "ligne répétée": (code("# claim: 01-deux\n# claim: 01-deux\nassert True"), "répétée"),
+    "cellule sans assert ni verdict": (code("print('ok')", ["01-deux"]), "ni assert exécuté ni verdict"),
+    "assert jamais exécuté": (code("def f():\n    assert True", ["01-deux"]), "ni assert exécuté ni verdict"),
+    "say jamais appelé": (code("def f():\n    return say(1)", ["01-trois"]), "ni assert exécuté ni verdict"),
+    "cellule qui ne prouve rien": (code("assert True", ["01-rien"]), "ne prouve aucune phrase"),
+    "marqueur anglais dans le code": (code("# claim: 01-deux\nassert True"), "dans les métadonnées"),
+    "métadonnée invalide": (code("assert True", "01-deux"), "métadonnée « claims » invalide"),
+    "identifiant répété": (code("assert True", ["01-deux", "01-deux"]), "répété"),
+    "deux cellules pour un ID": (code("assert 1", ["01-deux"]), "plusieurs cellules"),
     "ID mal formé": (md("Vrai. <!-- claim: 01_Mal -->"), "invalide"),
-    "tolérée par nbval": (code("# claim: 01-deux\nassert False", metadata={"tags": ["raises-exception"]}),
+    "phrase fixe pour un verdict": (md("A bat B, c'est sûr. <!-- claim: 01-a-bat-b -->"), "une phrase fixe cite"),
+    "tolérée par nbval": (code("assert False", ["01-deux"], tags=["raises-exception"]),
                           "nbval ne pourrait plus échouer"),
 }
 
@@ -237,6 +296,15 @@ def test_checker_fails_on_a_bad_notebook(case, tmp_path):
     nbformat.write(nb, good[0])
     problems = course_problems(good)
     assert any(expected in p for p in problems), problems
+
+
+def test_checker_wants_one_experiment_per_verdict(tmp_path):
+    good = _good_course(tmp_path)
+    nb = nbformat.read(good[1], as_version=4)   # 10 recalcule le verdict de 01 autrement
+    nb.cells.append(code("display(say('01-a-bat-b', compare(c, d), net='', pas_net='', inverse=''))",
+                         ["01-a-bat-b"]))
+    nbformat.write(nb, good[1])
+    assert any("01-a-bat-b" in p and "une expérience par résultat" in p for p in course_problems(good))
 
 
 def test_checker_catches_cross_notebook_mistakes(tmp_path):
@@ -264,4 +332,5 @@ def test_every_claim_has_its_asserting_cell():
 
 def test_the_course_states_checked_results():
     claims = [read_claims(p) for p in NOTEBOOKS]
-    assert sum(len(c.cells) for c in claims) > 0, "aucune cellule « # claim: ID » dans le cours"
+    assert sum(len(c.exact) for c in claims) > 0, "aucune cellule qui affirme un résultat exact"
+    assert any(c.speakers.get(cid) for c in claims for cid in c.cells), "aucun verdict calculé dans le cours"

@@ -110,13 +110,10 @@ class SeedComparison:
 
     def table(self, scope: str = "global", digits: int = 1) -> str:
         """Tableau Markdown : une ligne par critère, une colonne par sparsité, « moyenne ± écart type »."""
-        from ..fr import pct
+        from ..fr import md_table, pct
 
         head = ["critère"] + [f"s = {pct(s, 0)}" for s in self.sparsities]
-        rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for c in self.names:
-            rows.append("| " + " | ".join([c] + [s.fmt(digits) for s in self.acc[scope][c]]) + " |")
-        return "\n".join(rows)
+        return md_table(head, [[c] + [s.fmt(digits) for s in self.acc[scope][c]] for c in self.names])
 
 
 def last_layer_rank_correlations(model: nn.Module, loader, loss_fn=None) -> dict[str, float]:
