@@ -173,9 +173,27 @@ def say(claim_id: str, verdict: Verdict, *, net: str, pas_net: str, inverse: str
     """La phrase qui correspond au verdict, prête à afficher (``display(say(...))``).
 
     ``claim_id`` nomme le résultat (le même dans tous les notebooks qui le citent) ; ``label``
-    nomme la comparaison dans la ligne de preuve (par défaut, l'identifiant).
+    nomme la comparaison dans la ligne de preuve (par défaut « mesure »).
     """
     if not isinstance(verdict, Verdict):
         raise TypeError(f"verdict doit être un Verdict (résultat de compare) ; reçu {type(verdict).__name__}.")
     text = verdict.choose(net, pas_net, inverse)
-    return Statement(claim_id, text, {label or claim_id: verdict})
+    return Statement(claim_id, text, {label or "mesure": verdict})
+
+
+class Bullets:
+    """Liste Markdown de phrases déjà choisies par leurs verdicts (la section « À retenir »)."""
+
+    def __init__(self, *items: Statement | str):
+        self.items = [str(i) for i in items]
+
+    def _repr_markdown_(self) -> str:
+        return "\n".join(f"- {i}" for i in self.items)
+
+    def __str__(self) -> str:
+        return self._repr_markdown_()
+
+
+def bullets(*items: Statement | str) -> Bullets:
+    """``display(bullets(s1, s2))`` : les phrases calculées plus haut, en liste à puces."""
+    return Bullets(*items)
