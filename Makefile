@@ -10,7 +10,7 @@ PORT ?= 8888
 # Dans un conteneur (root), Jupyter refuse de démarrer sans --allow-root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test lint unit notebooks check bench venv venv-dev exercises clean
+.PHONY: lab test lint unit notebooks notebooks-settings check bench venv venv-dev exercises clean
 
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh
@@ -26,8 +26,8 @@ lab: venv
 	$(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
 
 ## make test : tout — lint, puis en une seule passe pytest les tests (unitaires, hygiène, notation,
-## navigateur) et nbval sur chaque notebook.
-test: venv-dev lint check
+## navigateur) et nbval sur chaque notebook, puis les notebooks sous deux autres réglages de calcul.
+test: venv-dev lint check notebooks-settings
 
 lint:
 	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts notebooks/[0-9]*.ipynb
@@ -36,7 +36,12 @@ lint:
 # indépendants. Un seul fil de calcul par processus (OMP_NUM_THREADS=1) : sur 2 cœurs, deux
 # processus à 2 fils chacun se disputent les cœurs et tout va plusieurs fois plus lentement.
 JOBS ?= 2
-PYTEST := OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile
+# Les expériences partagées entre notebooks (course_lib/cache.py) sont rangées dans un dossier
+# neuf à chaque passe de pytest : les tests recalculent tout, et les notebooks d'une même passe
+# partagent leurs résultats comme chez l'élève.
+PYTEST_BASE := COURSE_LIB_CACHE="$${COURSE_LIB_CACHE:-$$(mktemp -d -t course-lib-cache.XXXXXX)}" \
+	$(BIN)/python -m pytest -q -p no:cacheprovider --dist loadfile
+PYTEST := OMP_NUM_THREADS=1 $(PYTEST_BASE) -n $(JOBS)
 
 unit:
 	$(PYTEST) tests
@@ -49,6 +54,18 @@ notebooks:
 # (en deux passes, chacune finit avec un processus qui attend l'autre).
 check:
 	$(PYTEST) --nbval-lax tests $(NOTEBOOK_DIRS)
+
+# Un élève n'a pas notre processeur : les arrondis changent avec les noyaux de calcul
+# (ATEN_CPU_CAPABILITY) et le nombre de fils. Chaque notebook est donc exécuté aussi sous
+# d'autres réglages (noyaux:fils) ; une cellule qui échoue sous l'un d'eux fait échouer make test.
+# Deux processus à un fil, ou un processus à deux fils : jamais plus de fils que de cœurs (2).
+SETTINGS ?= avx2:2 default:1
+notebooks-settings:
+	@set -e; for s in $(SETTINGS); do \
+	    cap=$${s%%:*}; threads=$${s##*:}; jobs=$$(( $(JOBS) / threads )); [ $$jobs -ge 1 ] || jobs=1; \
+	    echo ">> notebooks sous ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads ($$jobs processus)"; \
+	    ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads $(PYTEST_BASE) -n $$jobs --nbval-lax $(NOTEBOOK_DIRS); \
+	done
 
 ## make bench : mesure les coûts et écrit benchmarks/RESULTS.md
 bench: venv-dev

@@ -139,6 +139,17 @@ def test_make_test_dry_run():
     assert out.index("ensure_venv.sh") < out.index("ruff check") < out.index("--nbval")
 
 
+def test_make_test_runs_the_notebooks_under_other_cpu_settings():
+    """Au moins deux réglages de calcul autres que celui par défaut : autres noyaux, autre nombre de fils."""
+    out = _dry_run("test")
+    assert out.index("--nbval-lax tests") < out.index("ATEN_CPU_CAPABILITY")
+    settings = re.search(r"for s in ([^;]*);", out).group(1).split()
+    caps = {s.split(":")[0] for s in settings}
+    threads = {s.split(":")[1] for s in settings}
+    assert len(settings) >= 2 and caps <= {"avx2", "default"} and len(caps) == 2 and threads == {"1", "2"}
+    assert re.search(r"ATEN_CPU_CAPABILITY=\$\$?cap OMP_NUM_THREADS=\$\$?threads .*--nbval-lax notebooks solutions", out)
+
+
 def test_ci_script_installs_chromium_and_runs_make_test():
     text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("#!") and "set -e" in text
