@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 MAX_VALUES = 8
-GOAL_MEDIAN, GOAL_MAX = 0.2, 0.5
+GOAL_MEDIAN, GOAL_MAX = 0.1, 0.2  # s : médiane et pire cas visés pour un contrôle
 
 
 def _inline_show(*_args, **_kwargs) -> None:

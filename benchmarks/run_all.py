@@ -6,6 +6,16 @@
 Avec des noms, seules leurs sections sont refaites ; les autres sections du fichier existant
 sont gardées telles quelles (chacune porte sa propre date et sa machine). Un module qui échoue
 donne une section « ÉCHEC » avec l'erreur, et le code de sortie vaut 1.
+
+Chaque section note la charge moyenne de la machine (``os.getloadavg``) au début du module, et la
+part du CPU prise par **d'autres** programmes pendant la mesure (temps CPU de toute la machine,
+``/proc/stat``, moins celui du benchmark et de ses sous-processus). Si la machine était occupée
+(charge de départ > moitié des cœurs, ou plus de 20 % du CPU pris par d'autres), les chiffres ne
+sont pas représentatifs : la section va dans
+``benchmarks/RESULTS.busy.md`` (ignoré par git) avec un avertissement, ``RESULTS.md`` et le README
+ne changent pas. ``--force`` écrit quand même dans ``RESULTS.md``, section marquée « machine
+occupée ». Quand ``bench_notebooks`` est mesuré sur une machine calme, le paragraphe des durées
+du README est régénéré depuis ``RESULTS.md`` (``scripts/readme_timings.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +25,8 @@ import importlib
 import os
 import platform
 import re
+import resource
+import subprocess
 import sys
 import time
 import traceback
@@ -22,6 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
+BUSY_RESULTS = HERE / "RESULTS.busy.md"
 KEYS = ("name", "value", "unit", "detail")
 SECTION = re.compile(r"^## `(bench_\w+)`", re.MULTILINE)
 HEADER = """# Mesures de coût (benchmarks)
@@ -70,13 +83,56 @@ def _cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def render_section(module: str, rows: list[dict] | None, seconds: float, error: str | None) -> str:
+def load() -> float:
+    """Charge moyenne sur une minute (0 si le système ne la donne pas)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
+def cpu_snapshot() -> tuple[float, float, float] | None:
+    """(secondes CPU occupées de toute la machine, secondes CPU de ce processus et de ses enfants
+    terminés, instant) ; ``None`` sans ``/proc/stat``."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = (sum(fields) - fields[3] - fields[4]) / hz          # sans idle ni iowait
+    own = sum(getattr(resource.getrusage(w), a) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for a in ("ru_utime", "ru_stime"))
+    return busy, own, time.monotonic()
+
+
+def others_share(before, after) -> float:
+    """Part (0-1) de la capacité CPU de la machine prise par d'autres programmes entre deux instantanés."""
+    if before is None or after is None or after[2] <= before[2]:
+        return 0.0
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others) / ((after[2] - before[2]) * (os.cpu_count() or 1))
+
+
+def is_busy(loads: tuple[float, float]) -> bool:
+    """Occupée : charge de départ > moitié des cœurs, ou plus de 20 % du CPU pris par d'autres."""
+    return loads[0] > (os.cpu_count() or 1) / 2 or loads[1] > 0.20
+
+
+def _fr(x: float) -> str:
+    return f"{x:.2f}".replace(".", ",")
+
+
+def render_section(module: str, rows: list[dict] | None, seconds: float, error: str | None,
+                   loads: tuple[float, float] = (0.0, 0.0)) -> str:
     date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     doc = (importlib.import_module(f"benchmarks.{module}").__doc__ or "").strip().split("\n\n")[0]
     lines = [f"## `{module}`", "", doc.replace("\n", " "), "",
              f"- Commande : `make bench` ou `.venv/bin/python -m benchmarks.{module}`",
              f"- Machine : {machine()}",
-             f"- Date : {date} (durée du module : {seconds:.0f} s)", ""]
+             f"- Date : {date} (durée du module : {seconds:.0f} s)",
+             f"- Charge moyenne (1 min) au début : {_fr(loads[0])} sur {os.cpu_count()} cœurs ; CPU pris par "
+             f"d'autres programmes pendant la mesure : {100 * loads[1]:.0f} %" + (" — **MACHINE OCCUPÉE : chiffres non représentatifs**"
+                                          if is_busy(loads) else " (machine calme)"), ""]
     if error is not None:
         lines += ["**ÉCHEC** :", "", "```", error.strip(), "```", ""]
         return "\n".join(lines)
@@ -95,16 +151,22 @@ def existing_sections(text: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    force = "--force" in argv
+    argv = [a for a in argv if a != "--force"]
     available = discover()
     wanted = [a.removeprefix("benchmarks.").removesuffix(".py") for a in argv] or available
     unknown = [w for w in wanted if w not in available]
     if unknown:
         print(f"Modules inconnus : {unknown} ; disponibles : {available}", file=sys.stderr)
         return 2
-    sections = existing_sections(RESULTS.read_text()) if argv and RESULTS.exists() else {}
-    failed = False
+    # les sections d'un module qui n'est pas refait (ou refait sur une machine occupée) restent
+    sections = {m: t for m, t in (existing_sections(RESULTS.read_text()) if RESULTS.exists() else {}).items()
+                if m in available}
+    busy_sections = existing_sections(BUSY_RESULTS.read_text()) if BUSY_RESULTS.exists() else {}
+    failed, quiet_notebooks = False, False
     for module in wanted:
         print(f"# {module} ...", flush=True)
+        start_load, snap = load(), cpu_snapshot()
         start = time.perf_counter()
         rows, error = None, None
         try:
@@ -115,9 +177,22 @@ def main(argv: list[str] | None = None) -> int:
             error = traceback.format_exc()
             failed = True
             print(error, file=sys.stderr)
-        sections[module] = render_section(module, rows, time.perf_counter() - start, error)
+        loads = (start_load, others_share(snap, cpu_snapshot()))
+        section = render_section(module, rows, time.perf_counter() - start, error, loads)
+        if is_busy(loads) and not force:
+            print(f"!! machine occupée (charge {_fr(loads[0])} sur {os.cpu_count()} cœurs, {100 * loads[1]:.0f} % "
+                  f"du CPU pris par d'autres) : "
+                  f"{module} va dans {BUSY_RESULTS.name}, RESULTS.md et le README ne changent pas "
+                  "(relancez sur une machine calme, ou --force)", file=sys.stderr, flush=True)
+            busy_sections[module] = section
+            BUSY_RESULTS.write_text(HEADER + "\n" + "\n".join(busy_sections[m] for m in sorted(busy_sections)))
+            continue
+        sections[module] = section
+        quiet_notebooks |= module == "bench_notebooks" and error is None
         RESULTS.write_text(HEADER + "\n" + "\n".join(sections[m] for m in sorted(sections)))
-    print(f"-> {RESULTS.relative_to(HERE.parent)}")
+    if quiet_notebooks:
+        subprocess.run([sys.executable, str(HERE.parent / "scripts" / "readme_timings.py")], check=False)
+    print(f"-> {RESULTS}")
     return 1 if failed else 0
 
 

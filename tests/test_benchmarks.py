@@ -1,0 +1,95 @@
+"""Les benchmarks disent la vérité : machine occupée signalée, README tiré de RESULTS.md, verdicts lus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))  # benchmarks/ est un paquet du dépôt, pas du cours installé
+from benchmarks import run_all  # noqa: E402
+from benchmarks._notebooks import Run, shift_seeds  # noqa: E402
+from benchmarks.bench_claims import verdicts  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("readme_timings", ROOT / "scripts" / "readme_timings.py")
+readme_timings = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(readme_timings)
+
+
+def test_share_of_cpu_taken_by_other_programs():
+    # 10 s sur 2 cœurs = 20 s CPU ; la machine en a consommé 12, dont 4 par le benchmark
+    before, after = (100.0, 1.0, 0.0), (112.0, 5.0, 10.0)
+    assert run_all.others_share(before, after) == pytest.approx(8 / 20 if run_all.os.cpu_count() == 2
+                                                               else 8 / (10 * run_all.os.cpu_count()))
+    assert run_all.others_share(None, after) == 0.0
+    assert run_all.is_busy((0.1, 0.5)) and run_all.is_busy((99.0, 0.0)) and not run_all.is_busy((0.1, 0.05))
+
+
+def _fake_benchmarks(tmp_path, monkeypatch, busy: bool):
+    monkeypatch.setattr(run_all, "RESULTS", tmp_path / "RESULTS.md")
+    monkeypatch.setattr(run_all, "BUSY_RESULTS", tmp_path / "RESULTS.busy.md")
+    monkeypatch.setattr(run_all, "discover", lambda: ["bench_fisher"])
+    module = type("M", (), {"run": staticmethod(lambda: [{"name": "x", "value": 1, "unit": "s", "detail": ""}]),
+                            "__doc__": "Faux."})
+    monkeypatch.setattr(run_all.importlib, "import_module", lambda name: module)
+    monkeypatch.setattr(run_all, "machine", lambda: "machine de test")
+    monkeypatch.setattr(run_all, "load", lambda: 5.0 if busy else 0.0)
+    monkeypatch.setattr(run_all, "cpu_snapshot", lambda: None)
+
+
+def test_a_busy_machine_does_not_overwrite_the_results(tmp_path, monkeypatch, capsys):
+    _fake_benchmarks(tmp_path, monkeypatch, busy=False)
+    assert run_all.main([]) == 0
+    quiet = (tmp_path / "RESULTS.md").read_text()
+    assert "machine calme" in quiet
+    _fake_benchmarks(tmp_path, monkeypatch, busy=True)
+    assert run_all.main([]) == 0
+    assert (tmp_path / "RESULTS.md").read_text() == quiet                 # inchangé
+    busy = (tmp_path / "RESULTS.busy.md").read_text()
+    assert "MACHINE OCCUPÉE" in busy and "machine occupée" in capsys.readouterr().err
+    assert run_all.main(["--force"]) == 0                                 # forcé : écrit, mais marqué
+    assert "MACHINE OCCUPÉE" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_readme_timing_paragraph_is_generated_from_results():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    assert readme_timings.render(readme, results) == readme, (
+        "README pas à jour : python scripts/readme_timings.py (après make bench sur une machine calme)")
+
+
+def test_readme_paragraph_reads_the_medians():
+    results = """## `bench_notebooks`
+
+- Machine : M
+- Date : 2026-12-06 09:00 UTC (durée du module : 1 s)
+
+| mesure | valeur | unité | conditions |
+|---|---:|---|---|
+| notebook notebooks/00_a.ipynb : durée (min / médiane / max) | 4.0 / 5.0 / 9.0 | s | x |
+| notebook notebooks/12_b.ipynb : durée (min / médiane / max) | 20.0 / 21.0 / 22.0 | s | x |
+| notebook notebooks/12_b.ipynb : durée sur un CPU (taskset -c 0) | 35.0 | s | x |
+| notebook notebooks/12_b.ipynb : mémoire de pointe | 900 | Mo | x |
+"""
+    text = readme_timings.paragraph(results)
+    assert "5 à 21 s" in text and "le 12, 21 s" in text and "35 à 35 s" in text and "2026-12-06 09:00 UTC" in text
+    with pytest.raises(ValueError, match="make bench"):
+        readme_timings.paragraph("## `bench_notebooks`\n\n| notebook notebooks/00_a.ipynb : durée | 13.0 | s | x |\n")
+
+
+def test_seed_shift_and_verdict_reading():
+    nb = {"cells": [{"cell_type": "code", "source": "SEEDS = tuple(range(5))  # graines\nx = 1", "metadata": {}}]}
+    patched = shift_seeds(100)(json.loads(json.dumps(nb)))
+    ns = {}
+    exec(patched["cells"][0]["source"], ns)
+    assert ns["SEEDS"] == (100, 101, 102, 103, 104)
+    executed = {"cells": [
+        {"cell_type": "code", "metadata": {"claims": ["a"]}, "outputs": [
+            {"output_type": "display_data", "data": {"text/markdown": "A.\n\n<small>mesure : écart, verdict : pas net</small>"}}]},
+        {"cell_type": "code", "metadata": {"claims": ["b"]}, "outputs": []},
+        {"cell_type": "code", "metadata": {"claims": ["c"]}, "outputs": [{"output_type": "error", "ename": "E"}]},
+    ]}
+    assert verdicts(Run(ROOT, 0.0, 0.0, 0, executed)) == {"a": "pas net", "b": "ok", "c": "ÉCHEC"}
