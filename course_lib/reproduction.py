@@ -1,9 +1,13 @@
 """Les expériences du notebook 12 « Reproduire les articles » : une fonction par affirmation.
 
+Les deux comparaisons que 12 partage avec d'autres notebooks (graduel contre one-shot, RigL contre
+statique) ne sont pas ici : elles viennent de ``course_lib.experiments.schedule_evidence``, le même
+protocole et les mêmes arguments que dans 05 et 07.
+
 Chaque fonction fait UNE graine et renvoie ``{nom: précision}`` (fractions, sur le test) ;
 le notebook les répète sur plusieurs graines avec ``over_seeds`` (``course_lib.seeds``).
 Tout passe par les noms publics de ``course_lib`` : ``EpochTrainer`` (une époque par appel,
-optimiseur persistant), ``PruningScheduler``, ``RegrowthPruning``, ``create_masks``,
+optimiseur persistant), ``PruningScheduler``, ``create_masks``,
 ``apply_masks``, ``evaluate`` ; aucune boucle d'entraînement ici.
 
 Réglages choisis pour tenir dans le budget du notebook (< 60 s sur 2 cœurs) : petits MLP,
@@ -22,7 +26,7 @@ from torch.utils.data import DataLoader
 from .criteria import compute_gradient_salience, compute_obd_saliency
 from .masks import apply_masks, create_masks, create_masks_from_importance, get_weights
 from .models import build_model
-from .scheduling import EpochTrainer, PruningScheduler, RegrowthPruning
+from .scheduling import EpochTrainer, PruningScheduler
 from .training import evaluate
 
 LENET_300_100 = (300, 100)
@@ -48,9 +52,15 @@ def han_prune_retrain(dense: nn.Module, data, seed: int, sparsity: float = 0.92,
                       epochs_per_round: int = 2, lr: float = 1e-3) -> dict[str, float]:
     """Han et al. (2015) : élaguer par magnitude (global) puis ré-entraîner, en plusieurs rondes.
 
-    Renvoie la précision du réseau élagué à ``sparsity`` d'un coup **sans** ré-entraînement,
-    et celle obtenue en ``rounds`` rondes qui suivent le calendrier cubique de Zhu & Gupta
-    (2017, éq. 1), chacune suivie de ``epochs_per_round`` époques de ré-entraînement.
+    Renvoie (précisions de test) :
+
+    - ``"sans ré-entraînement"`` : ``dense`` élagué à ``sparsity`` d'un coup, sans ré-entraînement ;
+    - ``"élagué et ré-entraîné"`` : ``rounds`` rondes qui suivent le calendrier cubique de Zhu & Gupta
+      (2017, éq. 1), chacune suivie de ``epochs_per_round`` époques de ré-entraînement ;
+    - ``"dense, même budget"`` : ``dense`` entraîné ``rounds × epochs_per_round`` époques de plus, sans
+      élagage. Le réseau élagué a reçu ces époques en plus de celles du dense : c'est à ce dense-là,
+      au même nombre total d'époques, qu'il se compare à armes égales.
+
     ``dense`` n'est pas modifié.
     """
     no_retrain = copy.deepcopy(dense)
@@ -61,12 +71,24 @@ def han_prune_retrain(dense: nn.Module, data, seed: int, sparsity: float = 0.92,
     for _ in range(rounds):
         scheduler.step()
         _epochs(trainer, model, epochs_per_round)
-    return {"sans ré-entraînement": evaluate(no_retrain, data.test), "élagué et ré-entraîné": evaluate(model, data.test)}
+    longer = copy.deepcopy(dense)
+    _epochs(EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed), longer, rounds * epochs_per_round)
+    return {"sans ré-entraînement": evaluate(no_retrain, data.test), "élagué et ré-entraîné": evaluate(model, data.test),
+            "dense, même budget": evaluate(longer, data.test)}
+
+
+RANDOM_STREAM = 10_000  # décalage de graine du hasard, loin de celles des modèles
 
 
 def _random_importance(seed: int):
+    """Scores au hasard (uniformes), reproductibles, tirés d'un flux **indépendant** de l'initialisation.
+
+    ``build_model(seed)`` tire les poids initiaux avec ``torch.manual_seed(seed)`` : un générateur
+    de même graine rejouerait exactement ces nombres, et le « hasard » classerait les poids par leur
+    valeur initiale. D'où la graine ``RANDOM_STREAM + seed``.
+    """
     def importance(model: nn.Module) -> dict[str, torch.Tensor]:
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(RANDOM_STREAM + seed)
         return {n: torch.rand(w.shape, generator=gen) for n, w in get_weights(model).items()}
     return importance
 
@@ -120,65 +142,6 @@ def criterion_and_scope(dense: nn.Module, data, seed: int, sparsity: float = 0.9
     return out
 
 
-def gradual_vs_one_shot(data, seed: int, sparsities=(0.9, 0.95), hidden=(128, 64), dense_epochs: int = 10,
-                        ramp_epochs: int = 15, recovery_epochs: int = 5, lr: float = 1e-3) -> dict[str, float]:
-    """Zhu & Gupta (2017) : rampe cubique (éq. 1) contre élagage d'un coup, même budget d'époques.
-
-    Tronc commun : ``dense_epochs`` époques denses. Graduel : la sparsité monte en
-    ``ramp_epochs`` pas (un par époque) selon le calendrier cubique, puis ``recovery_epochs``
-    époques. One-shot : ``ramp_epochs`` époques denses de plus, élagage d'un coup (magnitude,
-    global) à la fin de la rampe, puis les mêmes ``recovery_epochs`` époques.
-    Clés : ``"graduel 90 %"``, ``"one-shot 90 %"``...
-    """
-    from .fr import pct
-
-    trunk = build_model(data, kind="mlp", seed=seed, hidden=tuple(hidden))
-    _epochs(EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed), trunk, dense_epochs)
-    late = copy.deepcopy(trunk)
-    _epochs(EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed + 1000), late, ramp_epochs)
-    out = {}
-    for s in sparsities:
-        model = copy.deepcopy(trunk)
-        scheduler = PruningScheduler(model, s, schedule="cubic", n_steps=ramp_epochs, frequency=1)
-        trainer = EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed)
-        for _ in range(ramp_epochs):
-            scheduler.step()
-            trainer(model)
-        _epochs(trainer, model, recovery_epochs)
-        one_shot = copy.deepcopy(late)
-        apply_masks(one_shot, create_masks(one_shot, s))
-        _epochs(EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed), one_shot, recovery_epochs)
-        out[f"graduel {pct(s, 0)}"] = evaluate(model, data.test)
-        out[f"one-shot {pct(s, 0)}"] = evaluate(one_shot, data.test)
-    return out
-
-
-def sparse_training(data, seed: int, sparsity: float = 0.9, hidden=(128, 64), epochs: int = 25,
-                    regrow_fraction: float = 0.3, end_fraction: float = 0.75, lr: float = 1e-3) -> dict[str, float]:
-    """Evci et al. (2020) : entraînement creux statique, SET et RigL, à sparsité constante.
-
-    Même initialisation et même masque de départ (magnitude à l'initialisation, sparsité
-    uniforme par couche). Après chaque époque (l'article : tous les ΔT = 100 pas), SET et RigL échangent une fraction des poids
-    actifs de chaque couche, fraction qui décroît en cosinus (Evci et al., éq. 1, α = 0,3)
-    jusqu'à ``end_fraction`` de l'entraînement, puis le masque est figé. RigL fait repousser
-    les poids de plus grand gradient (calculé sur un lot), SET au hasard ; statique ne change rien.
-    """
-    end_step = max(1, round(end_fraction * epochs))
-    out = {}
-    for name, growth in (("statique", None), ("SET", "set"), ("RigL", "rigl")):
-        model = build_model(data, kind="mlp", seed=seed, hidden=tuple(hidden))
-        regrowth = RegrowthPruning(model, sparsity, regrow_fraction=regrow_fraction if growth else 0.0,
-                                   growth=growth or "set", seed=seed, end_step=end_step, scope="layer",
-                                   data_loader=data.train, n_batches=1)
-        trainer = EpochTrainer(data.train, lr=lr, optimizer="adam", seed=seed)
-        for _ in range(epochs):
-            trainer(model)
-            if growth:
-                regrowth.prune_and_regrow_step()
-        out[name] = evaluate(model, data.test)
-    return out
-
-
 def train_dense_models(data, seeds, progress: bool = True, **kwargs) -> dict[int, nn.Module]:
     """``{graine: train_dense(data, graine)}``, avec une barre de progression : les réseaux denses
     partagés par plusieurs expériences (chacune en part d'une copie)."""
@@ -202,3 +165,23 @@ def scope_vs_criterion(results, criteria=("magnitude", "OBD (Fisher)", "Taylor")
         for s in ("global", "par couche")
     )
     return scope, spread
+
+
+def scope_vs_criterion_per_seed(results, criteria=("magnitude", "OBD (Fisher)", "Taylor")):
+    """Les deux effets de ``scope_vs_criterion``, graine par graine : ``(portée, critère)`` en ``SeedStats``.
+
+    Pour la graine i : portée_i = min sur les critères de (global − par couche) ; critère_i = max sur les
+    portées de (meilleur − pire critère). Appariés, ils se comparent avec ``course_lib.evidence.compare``.
+    """
+    from .seeds import SeedStats
+
+    seeds = results[f"{criteria[0]}, global"].seeds
+    scope, spread = [], []
+    for i in range(len(seeds)):
+        def v(c, s, i=i):
+            return results[f"{c}, {s}"].values[i]
+        scope.append(min(v(c, "global") - v(c, "par couche") for c in criteria))
+        spread.append(max(max(v(c, s) for c in criteria) - min(v(c, s) for c in criteria)
+                          for s in ("global", "par couche")))
+    return SeedStats(tuple(scope), seeds), SeedStats(tuple(spread), seeds)
+

@@ -189,12 +189,14 @@ def test_iterative_rounds_are_fractions_of_the_whole_layer_and_pruned_stay_prune
             assert not (after[name].bool() & ~before[name].bool()).any()
 
 
-def test_iterative_keeps_at_least_as_much_accuracy_as_one_shot(data, baseline):
-    """90 % sur le CNN digits, même référence, mêmes graines, précision de validation.
+def test_iterative_reaches_the_target_and_recovers_from_the_shock(data, baseline):
+    """90 % sur le CNN digits, même référence, précision de validation.
 
-    Protocole de Han et al. (2015) : 5 tours « élaguer + 1 époque » contre « élaguer une fois
-    + 1 époque » (même fine-tuning après l'élagage final). Le one-shot à budget TOTAL égal
-    (5 époques) est aussi affiché, sans assertion : sur digits il fait jeu égal (à un exemple près).
+    Protocole de Han et al. (2015) : 5 tours « élaguer + 1 époque », comparés au one-shot. Seuls les
+    faits qui tiennent sur tout processeur sont vérifiés : la même sparsité exacte, et l'itératif bien
+    au-dessus du réseau élagué d'un coup sans ré-entraînement (près de 30 points). L'ordre itératif /
+    one-shot ré-entraîné, à un ou deux exemples près sur une graine, est seulement affiché : il change
+    d'une machine à l'autre (la comparaison sur plusieurs graines est au notebook 05).
     """
     iterative = copy.deepcopy(baseline)
     history = PruningScheduler.iterative(iterative, 0.9, n_steps=5, train_loader=data.train,
@@ -209,8 +211,7 @@ def test_iterative_keeps_at_least_as_much_accuracy_as_one_shot(data, baseline):
           f"one-shot {acc_raw:.4f} sans FT, {acc_one_shot:.4f} + 1 ép., "
           f"{evaluate(one_shot, data.val):.4f} + 5 ép.")
     assert mask_sparsity(iterative) == pytest.approx(mask_sparsity(one_shot)) == pytest.approx(0.9, abs=1e-4)
-    assert acc_iterative >= acc_one_shot
-    assert acc_iterative > acc_raw
+    assert acc_iterative > acc_raw + 0.1
 
 
 # ----------------------------------------------------------------------------- polishing
@@ -253,32 +254,64 @@ def test_regrowth_keeps_sparsity_and_regrown_weights_start_at_zero(data, baselin
         for n, mod in prunable_modules(model).items():
             assert int(after[n].sum()) == sizes[n]  # chaque couche garde son nombre de poids actifs
             assert torch.equal(masks[n], after[n])
-            grown, dropped = rg.last_grown[n], rg.last_dropped[n]
+            grown, dropped, new = rg.last_grown[n], rg.last_dropped[n], rg.last_new[n]
+            was, now = before[n].bool(), after[n].bool()
             k = round(0.2 * sizes[n])
             assert int(grown.sum()) == int(dropped.sum()) == k
-            assert not before[n][grown].any() and after[n][grown].all()  # réactivés : inactifs avant
-            assert before[n][dropped].all() and not after[n][dropped].any()
-            assert not mod.weight_orig[grown].any()  # repartent de zéro exactement
+            assert was[dropped].all()                       # I_drop : des poids actifs
+            assert not (was & ~dropped)[grown].any()        # I_grow : inactifs APRÈS le retrait
+            assert now[grown].all() and not now[dropped & ~grown].any()
+            assert torch.equal(new, now & ~was)             # nouveaux : inactifs avant, actifs après
+            assert int(new.sum()) == int((dropped & ~grown).sum())
+            assert not mod.weight_orig[new].any()           # les nouveaux repartent de zéro exactement
         fine_tune(model, data.train, epochs=1, max_steps=2, progress=False)
 
 
-def test_rigl_grows_the_inactive_weights_with_largest_gradients():
-    # Linear sans biais, x = (1, 2, 3, 4), perte = Σ_i out_i·c_i  ⇒  ∂L/∂W_ij = c_i·x_j (connu d'avance)
+def _rigl_toy(weights):
+    """Linear sans biais, x = (1, 2, 3, 4), perte = Σ_i out_i·c_i  ⇒  ∂L/∂W_ij = c_i·x_j (connu d'avance)."""
     layer = nn.Linear(4, 3, bias=False)
     with torch.no_grad():
-        layer.weight.copy_(torch.arange(1, 13, dtype=torch.float32).view(3, 4) / 12)
+        layer.weight.copy_(weights)
+    x, c = torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([[0.5, -3.0, 1.7]])  # aucun ex aequo
     model = nn.Sequential(layer)
-    x, c = torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([[0.5, -3.0, 1.5]])
     rg = RegrowthPruning(model, 0.5, regrow_fraction=1 / 3, growth="rigl", data_loader=[(x, c)],
                          loss_fn=lambda out, y: (out * y).sum(), scope="layer")
+    return model, rg, (c.T @ x).abs().flatten()
+
+
+def test_rigl_grows_the_weights_with_largest_gradients_among_those_inactive_after_the_drop():
+    # Poids croissants : les 6 premiers élagués ; le retrait ôte les indices 6 et 7, de gradients 9 et 12,
+    # les plus grands de la couche : RigL (Evci et al., 2020, algorithme 1) les choisit aussitôt.
+    model, rg, grad = _rigl_toy(torch.arange(1, 13, dtype=torch.float32).view(3, 4) / 12)
     mask = get_masks(model)["0.weight"]
     assert torch.equal(mask.flatten(), torch.tensor([0.0] * 6 + [1.0] * 6))  # les 6 plus petits |w| élagués
-    grad = (c.T @ x).abs()
-    inactive = (mask == 0)
-    expected = set(torch.topk(torch.where(inactive, grad, -1.0).flatten(), 2).indices.tolist())
+    kept_value = model[0].weight_orig.detach().flatten()[[6, 7]].clone()
     rg.prune_and_regrow_step()
-    assert set(rg.last_grown["0.weight"].flatten().nonzero().flatten().tolist()) == expected
-    assert set(rg.last_dropped["0.weight"].flatten().nonzero().flatten().tolist()) == {6, 7}
+    dropped = set(rg.last_dropped["0.weight"].flatten().nonzero().flatten().tolist())
+    grown = set(rg.last_grown["0.weight"].flatten().nonzero().flatten().tolist())
+    assert dropped == {6, 7}
+    candidates = [i for i in range(12) if mask.flatten()[i] == 0 or i in dropped]
+    assert grown == set(sorted(candidates, key=lambda i: -grad[i])[:2]) == {6, 7}
+    assert torch.equal(get_masks(model)["0.weight"], mask)       # rien n'a changé au bilan
+    assert not rg.last_new["0.weight"].any()
+    assert torch.equal(model[0].weight_orig.detach().flatten()[[6, 7]], kept_value)  # valeur gardée
+
+
+def test_rigl_new_connections_are_the_largest_gradients_and_start_at_zero():
+    # Retirés : indices 8 et 9 (gradients 1,7 et 3,4) ; parmi les candidats, les plus grands gradients sont
+    # l'indice 5 (6, élagué depuis le départ : une connexion nouvelle) et l'indice 9 (3,4, juste retiré).
+    w = torch.tensor([1.0, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10]).view(3, 4) / 12
+    model, rg, grad = _rigl_toy(w)
+    before = get_masks(model)["0.weight"].flatten().bool()
+    rg.prune_and_regrow_step()
+    dropped = rg.last_dropped["0.weight"].flatten()
+    grown = rg.last_grown["0.weight"].flatten()
+    candidates = (~before | dropped).nonzero().flatten()
+    expected = set(candidates[torch.topk(grad[candidates], 2).indices].tolist())
+    assert set(grown.nonzero().flatten().tolist()) == expected == {5, 9}
+    new = rg.last_new["0.weight"].flatten()
+    assert torch.equal(new, grown & ~before)
+    assert not model[0].weight_orig.detach().flatten()[new].any()
 
 
 def test_set_growth_is_seeded_and_drop_fraction_follows_the_cosine(baseline):

@@ -123,7 +123,8 @@ def regrowth_trajectories(model: nn.Module, data, sparsity: float = 0.9, regrow_
     Returns:
         ``{méthode: [relevé par mise à jour]}`` avec ``update``, ``accuracy``, ``changed`` (fraction
         des poids actifs initiaux qui ne le sont plus), ``fraction`` (fraction échangée à ce pas),
-        ``active`` ({couche: poids actifs}), ``grown`` ({couche: poids réactivés}), ``sparsity``.
+        ``active`` ({couche: poids actifs}), ``grown`` ({couche: poids choisis par la repousse, juste
+        retirés compris}), ``new`` ({couche: connexions nouvelles, parties de 0}), ``sparsity``.
     """
     check_positive_int(n_updates, "n_updates")
     steps_between = steps_between or len(data.train)
@@ -145,12 +146,13 @@ def regrowth_trajectories(model: nn.Module, data, sparsity: float = 0.9, regrow_
             changed = sum(int((start[n] & ~masks[n]).sum()) for n in start) / max(total_active, 1)
             rec = {"update": u, "accuracy": evaluate(work, data.val), "changed": changed,
                    "active": {n: int(m.sum()) for n, m in masks.items()}, "sparsity": rp.current_sparsity,
-                   "fraction": 0.0, "grown": {n: 0 for n in masks}}
+                   "fraction": 0.0, "grown": {n: 0 for n in masks}, "new": {n: 0 for n in masks}}
             if u < n_updates:
                 if method != "statique":
                     rec["fraction"] = rp.drop_fraction
                     rp.step()
                     rec["grown"] = {n: int(g.sum()) for n, g in rp.last_grown.items()}
+                    rec["new"] = {n: int(g.sum()) for n, g in rp.last_new.items()}
                 train_one_epoch(work, itertools.islice(batches, steps_between), opt)
             records.append(rec)
         out[method] = records

@@ -21,30 +21,43 @@ from ..masks import effective_weight, is_pruned, prunable_modules, set_masks
 from ..schedules import rigl_drop_fraction
 from .base import BaseScheduler, masked_sparsity, prune_to
 
+SET_STREAM = 10_000  # décalage de graine : un flux de hasard indépendant de celui de l'initialisation
+
 
 class RegrowthPruning(BaseScheduler):
     """Élagage avec repousse (*prune and regrow*) à sparsité constante.
 
-    À chaque ``step()`` (ancien nom : ``prune_and_regrow_step``), dans CHAQUE couche l (comptes tirés de sa propre taille) :
+    À chaque ``step()`` (ancien nom : ``prune_and_regrow_step``), dans CHAQUE couche l (comptes tirés
+    de sa propre taille), comme l'algorithme 1 d'Evci et al. (2020, *Rigging the Lottery*) :
 
-    1. on retire les k_l = round(f · actifs_l) poids actifs de plus faible |w| ;
-    2. on réactive k_l poids qui étaient inactifs avant ce pas :
-       - ``growth="set"`` : au hasard (Mocanu et al., 2018, *SET*) ;
-       - ``growth="rigl"`` : ceux de plus grand |∂L/∂w| (Evci et al., 2020, *RigL*), gradient dense
-         calculé par ``compute_gradients`` (il existe aussi aux positions élaguées) ;
-    3. les poids réactivés repartent de 0 exactement (``weight_orig`` mis à 0).
+    1. retrait : I_drop = les k_l = round(f · actifs_l) poids actifs de plus faible |w| ;
+    2. repousse : I_grow = k_l poids choisis parmi TOUS ceux qui sont inactifs **après** le retrait,
+       ceux qu'on vient de retirer compris :
+       - ``growth="rigl"`` : ceux de plus grand |∂L/∂w| (Evci et al., 2020, éq. 2 et algorithme 1),
+         gradient dense calculé par ``compute_gradients`` (il existe aussi aux positions élaguées) ;
+       - ``growth="set"`` : au hasard. C'est la variante de SET **ré-implémentée par Evci et al.
+         (2020)** pour la comparer à RigL à règles égales (retrait par |w| sur toute la couche,
+         repousse à zéro). Le SET d'origine (Mocanu et al., 2018) retire séparément la fraction ζ
+         des plus petits poids positifs et des plus grands poids négatifs, et donne aux nouvelles
+         connexions des valeurs aléatoires : ce n'est pas ce que fait cette classe ;
+    3. un poids **nouveau** (inactif avant le pas) repart de 0 exactement (``weight_orig`` mis à 0) ;
+       un poids retiré puis aussitôt choisi par la repousse garde sa valeur (comme le code des
+       auteurs de RigL : seules les nouvelles connexions sont initialisées).
 
     Chaque couche garde son nombre de poids actifs : la sparsité totale (celle des masques,
     ``current_sparsity``) ne bouge pas. ``sparsity_report``, qui compte les poids NULS, voit
-    en plus les poids réactivés tant qu'ils valent encore 0 (avant le prochain pas d'optimiseur).
-    Avec ``end_step``, la fraction f suit la décroissance cosinus de RigL (``rigl_drop_fraction``).
+    en plus les poids nouveaux tant qu'ils valent encore 0 (avant le prochain pas d'optimiseur).
+    Avec ``end_step``, la fraction f suit la décroissance cosinus de RigL (``rigl_drop_fraction``,
+    Evci et al., 2020, éq. 1).
 
     Args:
         model: réseau à élaguer ; il est élagué à ``sparsity`` (magnitude, ``scope``) à la construction.
         sparsity: fraction de poids inactifs, dans [0, 1).
         regrow_fraction: f ∈ [0, 1], fraction des poids actifs de chaque couche échangés à chaque pas.
         growth: ``"rigl"`` ou ``"set"``.
-        seed: graine du tirage de SET.
+        seed: graine du tirage de SET. Le tirage passe par son propre générateur, graine
+            ``SET_STREAM + seed`` : la même graine que ``build_model(seed)`` ne rejoue pas les nombres
+            qui ont tiré les poids initiaux.
         end_step: si donné, f(t) = f/2·(1 + cos(π t / end_step)), 0 après ``end_step``.
         scope: répartition initiale de la sparsité (``"layer"`` = uniforme, ``"global"``).
         loss_fn, data_loader, n_batches: pour les gradients de RigL (peuvent aussi être passés à chaque pas).
@@ -66,10 +79,11 @@ class RegrowthPruning(BaseScheduler):
             check_positive_int(n_batches, "n_batches")
         self.model, self.sparsity, self.growth, self.seed = model, sparsity, growth, seed
         self.end_step, self.loss_fn, self.data_loader, self.n_batches = end_step, loss_fn, data_loader, n_batches
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(SET_STREAM + seed)
         self.step_count = 0
         self.last_dropped: dict[str, torch.Tensor] = {}
         self.last_grown: dict[str, torch.Tensor] = {}
+        self.last_new: dict[str, torch.Tensor] = {}
         if not all(is_pruned(m) for m in prunable_modules(model).values()) or masked_sparsity(model) < sparsity:
             prune_to(model, sparsity, "magnitude", scope)
 
@@ -91,7 +105,9 @@ class RegrowthPruning(BaseScheduler):
     def step(self, loss_fn: Callable | None = None, data_loader=None) -> dict[str, torch.Tensor]:
         """Un pas « retirer puis faire repousser » ; renvoie les nouveaux masques ``{nom: masque}``.
 
-        Les indices retirés et réactivés sont gardés dans ``last_dropped`` / ``last_grown`` (masques booléens).
+        Masques booléens gardés après le pas : ``last_dropped`` (I_drop, les k retirés), ``last_grown``
+        (I_grow, les k choisis par la repousse, qui peuvent comprendre des poids juste retirés) et
+        ``last_new`` (les connexions nouvelles : inactives avant le pas, actives après, parties de 0).
         """
         loss_fn = loss_fn or self.loss_fn or nn.CrossEntropyLoss()
         data_loader = data_loader if data_loader is not None else self.data_loader
@@ -106,28 +122,31 @@ class RegrowthPruning(BaseScheduler):
             grads = compute_gradients(self.model, loss_fn, data_loader, self.n_batches)
         fraction = self.drop_fraction
         modules = prunable_modules(self.model)
-        new_masks, dropped_all, grown_all = {}, {}, {}
+        new_masks, dropped_all, grown_all, new_all = {}, {}, {}, {}
         for n, module in modules.items():
             mask = module.weight_mask.detach().flatten().bool()
             active = mask.nonzero().flatten()
-            inactive = (~mask).nonzero().flatten()
-            k = min(round(fraction * active.numel()), inactive.numel())
+            k = round(fraction * active.numel())  # f <= 1 : k <= actifs, et il y a au moins k candidats
             w = effective_weight(module).flatten()
             drop = active[torch.topk(w[active].abs(), k, largest=False).indices] if k else active[:0]
+            after_drop = mask.clone()
+            after_drop[drop] = False
+            candidates = (~after_drop).nonzero().flatten()  # inactifs après le retrait, juste retirés compris
             if k == 0:
-                grow = inactive[:0]
+                grow = candidates[:0]
             elif self.growth == "set":
-                grow = inactive[torch.randperm(inactive.numel(), generator=self.generator)[:k]]
+                grow = candidates[torch.randperm(candidates.numel(), generator=self.generator)[:k]]
             else:
-                grow = inactive[torch.topk(grads[n].flatten()[inactive].abs(), k).indices]
-            new = mask.clone()
-            new[drop] = False
+                grow = candidates[torch.topk(grads[n].flatten()[candidates].abs(), k).indices]
+            new = after_drop.clone()
             new[grow] = True
-            new_masks[n] = new.view_as(module.weight_mask).float()
-            dropped_all[n] = torch.zeros_like(mask).index_fill_(0, drop, True).view_as(module.weight_mask)
-            grown_all[n] = torch.zeros_like(mask).index_fill_(0, grow, True).view_as(module.weight_mask)
-        set_masks(self.model, new_masks, zero_regrown=True)  # les poids réactivés repartent de zéro
-        self.last_dropped, self.last_grown = dropped_all, grown_all
+            shape = module.weight_mask.shape
+            new_masks[n] = new.view(shape).float()
+            dropped_all[n] = torch.zeros_like(mask).index_fill_(0, drop, True).view(shape)
+            grown_all[n] = torch.zeros_like(mask).index_fill_(0, grow, True).view(shape)
+            new_all[n] = (new & ~mask).view(shape)
+        set_masks(self.model, new_masks, zero_regrown=True)  # les connexions nouvelles repartent de zéro
+        self.last_dropped, self.last_grown, self.last_new = dropped_all, grown_all, new_all
         self.step_count += 1
         return {n: m.clone() for n, m in new_masks.items()}
 

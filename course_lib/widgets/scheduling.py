@@ -54,8 +54,10 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
     """Courbes de calendrier : cible (curseur principal), cubique/linéaire, nombre d'élagages.
 
     Fonctions pures seulement : le rappel recalcule tout (quelques centaines d'appels scalaires).
-    ``last_result`` : ``schedule``, ``final``, ``levels`` (sparsité après chaque élagage),
-    ``increments`` (ce que chaque élagage retire, en fraction du réseau entier).
+    ``last_result`` : ``schedule``, ``final``, ``levels`` (sparsité aux pas t0 + kΔt, k = 0…n),
+    ``increments`` (ce que chaque élagage retire, en fraction du réseau entier), ``jumps`` (les pas
+    où la courbe monte, lus sur le calendrier : t0 + Δt … t0 + nΔt) et ``title`` (le titre affiché,
+    tiré de ``jumps``).
     """
     check_fraction(final_sparsity, "final_sparsity")
     check_positive_int(n_steps, "n_steps")
@@ -81,15 +83,18 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         ax.set_xlabel("pas d'entraînement t")
         ax.set_ylabel("sparsité (%)")
         ax.set_ylim(0, 100)
-        ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {n} élagages de t0={start_step} à {end}, "
-                     f"cible {pct(final, 0)}", fontsize=9)
+        rises = [int(t[i]) for i in range(1, len(s)) if s[i] > s[i - 1]]  # les pas où la courbe monte
+        first = rises[0] if rises else end
+        ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {len(rises)} élagages, de t={first} à t={rises[-1] if rises else end} "
+                     f"(calendrier démarré à t0={start_step}), cible {pct(final, 0)}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
         increments = [b - a for a, b in zip(levels, levels[1:], strict=False)]
         shown = " ; ".join(num(100 * d, 1) for d in increments[:6])
         print(f"ce que retire chaque élagage (points de % du réseau entier) : {shown}"
               f"{' …' if len(increments) > 6 else ''}")
         print(f"sparsité finale : {pct(levels[-1], 2)}")
-        return {"schedule": schedule, "final": float(final), "levels": levels, "increments": increments}
+        return {"schedule": schedule, "final": float(final), "levels": levels, "increments": increments,
+                "jumps": rises, "title": ax.get_title()}
 
     return Demo(target, render, [kind, count], names=["final", "schedule", "n"],
                 title="Calendriers d'élagage : s(t)")
@@ -172,10 +177,12 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         ax2.set_ylabel("poids initiaux remplacés (%)")
         ax2.set_ylim(0, 100)
         now = {m: traj[m][update] for m in traj}
-        print(f"mise à jour {update} — fraction échangée (cosinus) : {now['rigl']['fraction']:.3f}")
-        print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'repoussés RigL':>16}")
+        print(f"mise à jour {update} — fraction échangée (cosinus) : {num(now['rigl']['fraction'], 3)}")
+        print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'dont nouveaux':>15}"
+              f"{'repoussés RigL':>16}{'dont nouveaux':>15}")
         for n, active in now["rigl"]["active"].items():
-            print(f"{n:<22}{active:>8}{now['set']['grown'][n]:>15}{now['rigl']['grown'][n]:>16}")
+            print(f"{n:<22}{active:>8}{now['set']['grown'][n]:>15}{now['set']['new'][n]:>15}"
+                  f"{now['rigl']['grown'][n]:>16}{now['rigl']['new'][n]:>15}")
         print("sparsité : " + ", ".join(f"{REGROWTH_LABELS[m]} {pct(r['sparsity'], 2)}" for m, r in now.items()))
         return {"update": update, **{m: dict(r) for m, r in now.items()}}
 
