@@ -64,7 +64,8 @@ def obs_criterion(weights: torch.Tensor, hessian_inv_diag: torch.Tensor) -> torc
 def apoz_criterion(activations: torch.Tensor) -> torch.Tensor:
     """APoZ par canal : fraction des activations (après ReLU) exactement nulles.
 
-    Hu et al., 2016, *Network Trimming* : APoZ_c = moyenne sur (exemples, positions) de 1[a_c = 0].
+    Hu, Peng, Tai & Tang, 2016, *Network Trimming*, section 3.1, éq. (1) :
+    APoZ_c = Σ_k Σ_j 1[O_c,j(k) = 0] / (N·M), N exemples, M positions du canal c.
     Accepte (N, C, H, W) pour une convolution et (N, C) pour une couche linéaire.
     Un APoZ **élevé** = un canal souvent éteint = un candidat à l'élagage.
     """
@@ -284,9 +285,27 @@ def compute_obd_saliency(model: nn.Module, loss_fn, data_loader, n_batches: int 
 
 # ----------------------------------------------------------------------------- APoZ
 
-def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
+def apoz_loader(data):
+    """Le loader sur lequel mesurer l'APoZ : ``data.val`` pour un ``DataBundle`` (Hu et al., 2016,
+    éq. (1) : N exemples de validation), ``data`` lui-même pour un loader."""
+    if all(hasattr(data, split) for split in ("train", "val", "test")):
+        return data.val
+    return data
+
+
+def compute_apoz(model: nn.Module, data, n_batches: int | None = None,
                  layer_types: tuple[type[nn.Module], ...] = (nn.ReLU,)) -> dict[str, torch.Tensor]:
     """APoZ de chaque canal, mesuré à la **sortie** de chaque module ReLU : ``{nom du ReLU: (C,)}``.
+
+    APoZ_c = Σ_k Σ_j 1[O_c,j(k) = 0] / (N·M) : part des sorties nulles du canal c, sur N exemples
+    et ses M positions (Hu, Peng, Tai & Tang, 2016, *Network Trimming*, section 3.1, éq. (1)).
+
+    **Sur quelles données ?** L'article mesure l'APoZ sur des exemples de **validation** (N est
+    « le nombre total d'exemples de validation », éq. (1) ; section 3.2 : on fait tourner le réseau
+    entraîné sur un grand jeu de validation). Choisir les canaux à retirer est une décision : elle
+    se prend sur la validation, pas sur les exemples que le réseau a appris. ``data`` est donc soit
+    un ``DataBundle`` (``load_data``) — on mesure alors sur ``data.val`` —, soit un ``DataLoader``
+    que vous choisissez vous-même.
 
     Mesuré sur tout le loader (ou ``n_batches`` lots), en mode eval et sans gradient ;
     les hooks sont retirés et le mode d'origine rétabli, même en cas d'erreur.
@@ -296,6 +315,7 @@ def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
     Raises:
         ValueError: si le modèle n'a aucun module de ``layer_types`` (par défaut, aucun ``nn.ReLU``).
     """
+    data_loader = apoz_loader(data)
     targets = {n: m for n, m in model.named_modules() if isinstance(m, layer_types)}
     if not targets:
         kinds = ", ".join(t.__name__ for t in layer_types)
@@ -329,15 +349,16 @@ def compute_apoz(model: nn.Module, data_loader, n_batches: int | None = None,
     return {n: (zeros[n] / counts[n]).float() for n in targets if n in zeros}
 
 
-def apoz_importance(model: nn.Module, data_loader, n_batches: int | None = None) -> ChannelImportance:
+def apoz_importance(model: nn.Module, data, n_batches: int | None = None) -> ChannelImportance:
     """Importance par poids déduite d'APoZ : chaque ReLU est rattachée à la couche élagable qui la
-    précède ; tous les poids d'un canal de sortie c reçoivent 1 − APoZ_c. Les couches sans ReLU
-    après elles (la dernière, en général) reçoivent +∞ (jamais élaguées par ce critère).
+    précède ; tous les poids d'un canal de sortie c reçoivent 1 − APoZ_c (Hu et al., 2016, éq. (1)).
+    Les couches sans ReLU après elles (la dernière, en général) reçoivent +∞ (jamais élaguées par
+    ce critère). ``data`` : un ``DataBundle`` (mesure sur ``data.val``, comme l'article) ou un loader.
 
     Renvoie une ``ChannelImportance`` : ``create_masks`` masque alors aussi le **biais** d'un canal
     retiré en entier (sinon il émettrait encore ReLU(b_c)).
     """
-    apoz = compute_apoz(model, data_loader, n_batches)
+    apoz = compute_apoz(model, data, n_batches)
     modules = prunable_modules(model)
     out = ChannelImportance({n: torch.full_like(m.weight.detach(), float("inf")) for n, m in modules.items()})
     last = None

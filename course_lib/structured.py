@@ -15,6 +15,13 @@ le balayage du notebook 11 est dans ``course_lib.experiments.structured``.
 Architectures prises en charge : des chaînes de modules (``nn.Sequential`` imbriqués, comme
 ``SmallCNN``, ``MLP`` et ``CifarCNN``) faites de Conv2d/Linear, BatchNorm, ReLU, pooling,
 Dropout et Flatten. ``remove_channels`` vérifie sur une entrée que la chaîne reproduit le modèle.
+
+Ordres pris en charge entre une couche et la suivante : toute suite de ReLU, pooling, Dropout et
+BatchNorm, dans n'importe quel ordre (Conv → BN → ReLU, Conv → ReLU → BN, Conv → ReLU → BN → pooling,
+Linear → ReLU → BatchNorm1d...) : chaque BatchNorm agit canal par canal, on retire les mêmes canaux
+de chacune. Refusée, avec une erreur avant toute modification : une BatchNorm dont le nombre de
+canaux n'est pas celui de la couche qui la précède, par exemple une BatchNorm1d placée après un
+Flatten (elle normalise les C·H·W entrées une à une, pas les C canaux).
 """
 
 from __future__ import annotations
@@ -42,10 +49,11 @@ class ChannelGroup:
     """Une couche dont on peut retirer des canaux de sortie, et ce qu'il faut couper avec eux."""
 
     layer: str            # la couche (Conv2d/Linear) dont on retire des sorties
-    norm: str | None      # la BatchNorm qui la suit (mêmes canaux)
+    norms: list[str]      # les BatchNorm qui la suivent, avant ou après la ReLU (mêmes canaux)
     relu: str | None      # la première ReLU qui la suit (APoZ, Taylor)
     consumer: str         # la couche suivante, dont on retire les entrées correspondantes
     channels: int         # nombre de canaux de sortie
+    flattened: bool = False  # un Flatten sépare la couche de la suivante
 
 
 def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -65,7 +73,12 @@ def _chain(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def channel_groups(model: nn.Module) -> dict[str, ChannelGroup]:
-    """``{nom de couche: ChannelGroup}`` pour chaque Conv2d/Linear suivie d'une autre (toutes sauf la sortie)."""
+    """``{nom de couche: ChannelGroup}`` pour chaque Conv2d/Linear suivie d'une autre (toutes sauf la sortie).
+
+    Raises:
+        ValueError: une BatchNorm après un Flatten, ou dont le nombre de canaux n'est pas celui de
+            la couche qui la précède (voir les ordres pris en charge en tête du module).
+    """
     chain = _chain(model)
     groups: dict[str, ChannelGroup] = {}
     current: ChannelGroup | None = None
@@ -75,10 +88,24 @@ def channel_groups(model: nn.Module) -> dict[str, ChannelGroup]:
                 current.consumer = name
                 groups[current.layer] = current
             channels = module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
-            current = ChannelGroup(name, None, None, "", channels)
-        elif current is not None and isinstance(module, NORMS) and current.norm is None and current.relu is None:
-            current.norm = name
-        elif current is not None and isinstance(module, nn.ReLU) and current.relu is None:
+            current = ChannelGroup(name, [], None, "", channels)
+        elif current is None:
+            continue
+        elif isinstance(module, nn.Flatten):
+            current.flattened = True
+        elif isinstance(module, NORMS):
+            if module.num_features != current.channels:
+                where = " après un Flatten" if current.flattened else ""
+                raise ValueError(
+                    f"Élagage structuré : la BatchNorm {name!r} normalise {module.num_features} entrées{where}, "
+                    f"mais la couche {current.layer!r} qui la précède a {current.channels} canaux de sortie ; "
+                    "on ne sait pas quelles entrées de la BatchNorm retirer avec chaque canal. Ordres pris en "
+                    "charge : une BatchNorm d'autant de canaux que la couche, avant ou après la ReLU "
+                    "(Conv2d → BatchNorm2d → ReLU, Conv2d → ReLU → BatchNorm2d), pas une BatchNorm1d des "
+                    "C·H·W entrées après un Flatten."
+                )
+            current.norms.append(name)
+        elif isinstance(module, nn.ReLU) and current.relu is None:
             current.relu = name
     return groups
 
@@ -206,7 +233,7 @@ def _check_keep(model: nn.Module, keep) -> tuple[dict[str, ChannelGroup], dict[s
 
 def channel_masks(model: nn.Module, keep: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
     """Masques (pour ``apply_masks``) qui éteignent les canaux **non** gardés : ligne du poids, biais,
-    et poids + biais de la BatchNorm qui suit (sinon la BatchNorm rallumerait le canal : β − γ·μ/σ)."""
+    et poids + biais de chaque BatchNorm qui suit (sinon la BatchNorm rallumerait le canal : β − γ·μ/σ)."""
     groups, keep = _check_keep(model, keep)
     modules = dict(model.named_modules())
     masks = {}
@@ -218,17 +245,18 @@ def channel_masks(model: nn.Module, keep: Mapping[str, Sequence[int]]) -> dict[s
         masks[f"{n}.weight"] = alive.view(-1, *([1] * (w.dim() - 1))).expand_as(w).clone()
         if layer.bias is not None:
             masks[f"{n}.bias"] = alive.clone()
-        if g.norm is not None and modules[g.norm].affine:
-            masks[f"{g.norm}.weight"] = alive.clone()
-            masks[f"{g.norm}.bias"] = alive.clone()
+        for norm in g.norms:
+            if modules[norm].affine:
+                masks[f"{norm}.weight"] = alive.clone()
+                masks[f"{norm}.bias"] = alive.clone()
     return masks
 
 
 def remove_channels(model: nn.Module, keep: Mapping[str, Sequence[int]], check_input=None) -> nn.Module:
     """Un **nouveau** modèle où seuls les canaux ``keep[couche]`` restent (``model`` n'est pas modifié).
 
-    Pour chaque couche : lignes gardées du poids et du biais, canaux gardés de la BatchNorm
-    (γ, β, moyenne et variance courantes), colonnes correspondantes de la couche suivante
+    Pour chaque couche : lignes gardées du poids et du biais, canaux gardés de chaque BatchNorm
+    qui la suit, avant ou après la ReLU (γ, β, moyenne et variance courantes), colonnes correspondantes de la couche suivante
     (après un Flatten, les H·W colonnes de chaque canal). Un masque de ``torch.nn.utils.prune`` est
     d'abord rendu permanent sur la copie. Même sortie que ``apply_masks(model, channel_masks(model, keep))``.
 
@@ -249,8 +277,8 @@ def remove_channels(model: nn.Module, keep: Mapping[str, Sequence[int]], check_i
         for n, idx in keep.items():
             g = groups[n]
             _set(new, n, _cut_out(modules[n], idx))
-            if g.norm is not None:
-                _set(new, g.norm, _cut_norm(modules[g.norm], idx))
+            for norm in g.norms:
+                _set(new, norm, _cut_norm(modules[norm], idx))
             _set(new, g.consumer, _cut_in(modules[g.consumer], idx, g.channels))
             modules = dict(new.named_modules())
     return new

@@ -2,7 +2,8 @@
 
 ``compare_pruning_criteria`` part, pour chaque critère, d'une copie du MÊME modèle de référence,
 avec la même graine, le même ordre des lots et le même budget ; ``jaccard_overlap`` mesure le
-recouvrement des poids élagués ; ``comparison_table`` répète la comparaison à plusieurs sparsités.
+recouvrement des poids élagués ; ``comparison_table`` répète la comparaison à plusieurs sparsités ;
+``criterion_timings`` mesure le coût du critère **seul** (sans fine-tuning), sur plusieurs répétitions.
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ from .._validation import (
     check_positive_int,
     check_scope,
 )
-from ..fr import num, pct
-from ..masks import get_masks
+from ..fr import md_table, num, pct
+from ..masks import create_masks, get_masks
 from ..scheduling.base import make_criterion, masked_sparsity, prune_to
 from ..training import evaluate, fine_tune, reseed_loader, set_seed
 
 # Ce que l'élève lit pour chaque nom de critère (les noms restent ceux du chapitre dans le code).
-CRITERION_LABELS = {"magnitude": "magnitude", "gradient": "Taylor (gradient)", "hessian": "OBD (Fisher)",
+CRITERION_LABELS = {"magnitude": "magnitude |w|", "gradient": "Taylor par exemple", "hessian": "OBD (Fisher)",
                     "apoz": "APoZ", "random": "aléatoire"}
+
+
+def criterion_label(name: str) -> str:
+    """Le nom qu'un élève lit pour un critère (notation du glossaire)."""
+    return CRITERION_LABELS.get(name, name)
 
 
 @dataclass
@@ -42,7 +48,8 @@ class ComparisonResult:
     Attributes:
         table: une ligne par critère : ``criterion``, ``accuracy`` (validation, après fine-tuning),
             ``accuracy_pruned`` (juste après l'élagage), ``sparsity`` (atteinte, d'après les masques),
-            ``seconds`` (calcul de l'importance + élagage + fine-tuning).
+            ``seconds`` (calcul de l'importance + élagage + fine-tuning : ce n'est **pas** le coût du
+            critère seul, que mesure ``criterion_timings``).
         overlap: ``{(a, b): J}`` dans les deux sens, J = |P_a ∩ P_b| / |P_a ∪ P_b| (Jaccard des
             ensembles de poids élagués).
         masks: ``{critère: {nom: masque}}``.
@@ -58,16 +65,51 @@ class ComparisonResult:
                 return r
         raise KeyError(f"Critère absent de la comparaison : {criterion!r}.")
 
-    def __repr__(self) -> str:
-        label = lambda name: CRITERION_LABELS.get(name, name)  # noqa: E731
-        lines = [f"{'critère':<18} {'précision':>10} {'sans ré-entr.':>14} {'sparsité':>10} {'temps (s)':>10}"]
-        for r in self.table:
-            lines.append(f"{label(r['criterion']):<18} {pct(r['accuracy'], 2):>10} {pct(r['accuracy_pruned'], 2):>14} "
-                         f"{pct(r['sparsity'], 2):>10} {num(r['seconds'], 2):>10}")
+    def markdown(self) -> str:
+        """Tableau Markdown (``fr.md_table``) : une ligne par critère, puis les recouvrements."""
+        head = ["critère", "précision juste après l'élagage", "précision après fine-tuning", "sparsité atteinte",
+                "temps total (s) : critère, élagage et fine-tuning"]
+        rows = [[criterion_label(r["criterion"]), pct(r["accuracy_pruned"], 2), pct(r["accuracy"], 2),
+                 pct(r["sparsity"], 2), num(r["seconds"], 2)] for r in self.table]
         names = [r["criterion"] for r in self.table]
-        for a, b in itertools.combinations(names, 2):
-            lines.append(f"recouvrement (indice de Jaccard) {label(a)} / {label(b)} : {num(self.overlap[(a, b)], 3)}")
-        return "\n".join(lines)
+        pairs = [[f"{criterion_label(a)} / {criterion_label(b)}", num(self.overlap[(a, b)], 3)]
+                 for a, b in itertools.combinations(names, 2)]
+        text = md_table(head, rows)
+        if pairs:
+            text += "\n\n" + md_table(["recouvrement des poids élagués", "indice de Jaccard J"], pairs)
+        return text
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __repr__(self) -> str:
+        return self.markdown()
+
+
+@dataclass
+class CriterionTimings:
+    """Résultat de ``criterion_timings`` : ``seconds[critère]``, une durée par répétition."""
+
+    seconds: dict[str, list[float]]
+
+    def median(self, criterion: str) -> float:
+        return float(torch.tensor(self.seconds[criterion], dtype=torch.float64).median())
+
+    def table(self) -> str:
+        """Tableau Markdown : médiane et écart interquartile, en millisecondes."""
+        rows = []
+        for name, times in self.seconds.items():
+            t = torch.tensor(times, dtype=torch.float64) * 1e3
+            q1, q3 = (float(v) for v in t.quantile(torch.tensor([0.25, 0.75], dtype=torch.float64)))
+            rows.append([criterion_label(name), num(float(t.median()), 1), num(q3 - q1, 1), str(len(times))])
+        return md_table(["critère", "critère et sélection des poids, médiane (ms)", "écart interquartile (ms)",
+                         "répétitions"], rows)
+
+    def _repr_markdown_(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return self.table()
 
 
 def jaccard_overlap(masks_a: Mapping[str, torch.Tensor], masks_b: Mapping[str, torch.Tensor]) -> float:
@@ -127,6 +169,32 @@ def compare_pruning_criteria(model: nn.Module, train_loader, val_loader,
     for a, b in itertools.combinations(named, 2):
         overlap[(a, b)] = overlap[(b, a)] = jaccard_overlap(all_masks[a], all_masks[b])
     return ComparisonResult(table=table, overlap=overlap, masks=all_masks)
+
+
+def criterion_timings(model: nn.Module, train_loader,
+                      criteria: Sequence[str | Callable] | Mapping[str, Callable] = ("magnitude", "gradient", "hessian"),
+                      sparsity: float = 0.9, repeats: int = 5, *, scope: str = "global", n_batches: int | None = None,
+                      loss_fn: Callable | None = None) -> CriterionTimings:
+    """Coût du critère **seul** : calcul de l'importance et choix des poids à retirer (``create_masks``),
+    sans fine-tuning ni évaluation, ``repeats`` fois ; les critères alternent à chaque répétition
+    (une variation de charge de la machine touche tous les critères). Chaque mesure part d'une copie
+    du modèle, faite hors du chronomètre. ``n_batches`` : comme ``compare_pruning_criteria``.
+    """
+    check_model(model)
+    check_loader(train_loader, "train_loader")
+    sparsity = check_fraction(sparsity, "sparsity")
+    repeats = check_positive_int(repeats, "repeats")
+    check_scope(scope)
+    named = check_named_criteria(criteria)
+    seconds: dict[str, list[float]] = {name: [] for name in named}
+    for _ in range(repeats):
+        for name, crit in named.items():
+            work = copy.deepcopy(model)
+            importance = make_criterion(crit, loss_fn, train_loader, n_batches)
+            start = time.perf_counter()
+            create_masks(work, sparsity, importance, scope=scope, keep_pruned=True)
+            seconds[name].append(time.perf_counter() - start)
+    return CriterionTimings(seconds)
 
 
 def comparison_table(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 0.8, 0.9, 0.95),

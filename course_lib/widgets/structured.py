@@ -21,7 +21,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
                     value: float = 0.5, method: str = "l1", **sweep_kwargs) -> Demo:
     """Notebook 11 : un curseur, la fraction de canaux retirés dans chaque couche cachée.
 
-    À gauche, la précision de validation du modèle du cours juste après le retrait et après
+    À gauche, la précision de test du modèle du cours juste après le retrait et après
     fine-tuning ; à droite, pour chaque fraction, combien de fois moins de MAC, de paramètres,
     et combien de fois plus rapide (latence mesurée, 1 thread, lot de 1 et grand lot) sur le
     modèle de forme CIFAR. Arguments supplémentaires : ceux de ``sweep_fractions``.
@@ -49,7 +49,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
         left.plot(xs, [100 * x.accuracy_before for x in rows], "o-", label="juste après le retrait")
         left.plot(xs, [100 * x.accuracy_after for x in rows], "s-", label="après fine-tuning")
         left.axvline(100 * fraction, color="gray", ls=":")
-        left.set(xlabel="canaux retirés (%)", ylabel="précision (val, %)", title="Modèle du cours (digits)")
+        left.set(xlabel="canaux retirés (%)", ylabel="précision (test, %)", title="Modèle du cours (digits)")
         left.legend(fontsize=8)
         names = list(gains)
         right.bar(range(len(names)), [gains[n] for n in names], color=["C0", "C1", "C2", "C3"][: len(names)])
