@@ -172,7 +172,7 @@ class PruningScheduler(BaseScheduler):
     @staticmethod
     def one_shot(model: nn.Module, sparsity: float, criterion: str | Callable = "magnitude",
                  scope: str = "global", **criterion_kwargs) -> nn.Module:
-        """Élagage en une fois à ``sparsity`` (rapide ; la précision chute davantage sans fine-tuning).
+        """Élagage en une fois à ``sparsity`` (rapide ; sans fine-tuning, le réseau garde tout le choc).
 
         ``criterion_kwargs`` : ``loss_fn``, ``data_loader``, ``n_batches`` pour les critères qui en ont besoin.
         """
@@ -196,7 +196,8 @@ class PruningScheduler(BaseScheduler):
         - ``schedule="linear"`` (le chapitre) : s_r = s_cible·r/n. Le dernier tour retire alors une
           grosse part de ce qui reste (de 72 % à 90 % : 64 % des poids encore actifs pour n = 5).
         - ``schedule="cubic"`` (Zhu & Gupta, 2017) : s_r = s_f·(1 − (1 − r/n)³), gros tours au
-          début, petits à la fin ; à budget de fine-tuning égal, il garde mieux la précision.
+          début, petits à la fin : le réseau a plus de tours pour récupérer près de la cible (la
+          motivation de Zhu & Gupta ; la comparaison mesurée est au notebook 05).
 
         Args:
             train_loader: données du fine-tuning (et des critères qui en ont besoin) ; ``None`` = sans fine-tuning.

@@ -33,7 +33,7 @@ class RegrowthPruning(BaseScheduler):
     1. retrait : I_drop = les k_l = round(f · actifs_l) poids actifs de plus faible |w| ;
     2. repousse : I_grow = k_l poids choisis parmi TOUS ceux qui sont inactifs **après** le retrait,
        ceux qu'on vient de retirer compris :
-       - ``growth="rigl"`` : ceux de plus grand |∂L/∂w| (Evci et al., 2020, éq. 2 et algorithme 1),
+       - ``growth="rigl"`` : ceux de plus grand |∂L/∂w| (Evci et al., 2020, algorithme 1),
          gradient dense calculé par ``compute_gradients`` (il existe aussi aux positions élaguées) ;
        - ``growth="set"`` : au hasard. C'est la variante de SET **ré-implémentée par Evci et al.
          (2020)** pour la comparer à RigL à règles égales (retrait par |w| sur toute la couche,
