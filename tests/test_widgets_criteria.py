@@ -61,6 +61,16 @@ def test_mask_demo_slider_and_method(setup, record_property):
     record_property("latency_s", demo.last_latency)
 
 
+def test_mask_demo_random_arm_is_the_comparison_random_arm(setup):
+    from course_lib.experiments import criteria_comparison as cc
+
+    data, model = setup
+    demo = W.mask_demo(model, data, value=0.5, seed=0)
+    demo.controls[1].value = "aléatoire"
+    expected = create_masks_from_importance(cc.random_scores(model, 0), 0.5, scope="layer")["classifier.3.weight"]
+    assert torch.equal(demo.last_result["mask"], expected)  # tiré loin du flux qui a initialisé le modèle
+
+
 def test_magnitude_demo_scope_and_collapse(setup, record_property):
     data, model = setup
     demo = W.magnitude_demo(model, data, value=0.8)

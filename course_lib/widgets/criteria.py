@@ -27,6 +27,7 @@ from ..criteria import (
     magnitude_criterion,
     per_sample_gradients,
 )
+from ..experiments.criteria_comparison import random_scores
 from ..experiments.sensitivity import (
     MaskedEvaluator,
     channel_masks,
@@ -112,15 +113,16 @@ def mask_demo(model: nn.Module, data, layer: str = "classifier.3.weight",
 
     La même sparsité est appliquée à chaque couche (``scope="layer"``) ; on affiche les poids
     de ``layer`` (gris = élagués) et la précision de validation du réseau masqué.
-    Les scores aléatoires sont tirés une fois (``seed``) : les masques sont emboîtés.
+    Les scores aléatoires sont tirés une fois, comme le bras « hasard » de la comparaison du
+    notebook 00 (``random_scores(model, seed)``, ``seed`` : la graine du modèle ; flux indépendant
+    de celui qui a initialisé ses poids) : les masques sont emboîtés.
     """
     weights = get_weights(model)
     if layer not in weights:
         raise KeyError(f"layer={layer!r} inconnu ; couches élagables : {sorted(weights)}.")
-    gen = torch.Generator().manual_seed(seed)
     scores = {
         "magnitude": {n: magnitude_criterion(w) for n, w in weights.items()},
-        "aléatoire": {n: torch.rand(w.shape, generator=gen) for n, w in weights.items()},
+        "aléatoire": random_scores(model, seed),
     }
     evaluator = MaskedEvaluator(model, data.val)
     method = widgets.ToggleButtons(options=["magnitude", "aléatoire"], value="magnitude", description="critère")
