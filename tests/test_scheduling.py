@@ -409,6 +409,60 @@ def test_adaptive_rollback_restarts_from_last_good_sparsity():
     assert sched.last_good_sparsity == pytest.approx(0.18) and s[4] == pytest.approx(0.18 + 0.045)
 
 
+def _cliff(s):
+    """Précision écrite à la main : 95 % sous 50 % de sparsité, 85 % à partir de 50 % (une falaise)."""
+    return 0.95 if s < 0.5 else 0.85
+
+
+def _run_against(sched, table, max_rounds=100):
+    """(sparsité essayée, dans le budget ?) à chaque tour, jusqu'à ce que l'ordonnanceur ait fini."""
+    s = sched.step(table(0.0))
+    tried = []
+    for _ in range(max_rounds):
+        if sched.finished:
+            break
+        nxt = sched.step(table(s))
+        tried.append((s, sched.history[-1]["ok"]))
+        s = nxt
+    assert sched.finished, "l'ordonnanceur doit s'arrêter en un nombre fini de tours"
+    return tried
+
+
+def test_adaptive_rollback_never_retries_a_refused_sparsity():
+    sched = AdaptivePruningScheduler(target_sparsity=0.9, rollback=True)
+    tried = _run_against(sched, _cliff)
+    ceiling = 1.0
+    for s, ok in tried:
+        assert s < ceiling, f"sparsité {s} essayée après le refus de {ceiling}"
+        if not ok:
+            ceiling = min(ceiling, s)
+    # le piège : 0,45 refusée à 0,54 ; 0,45 + 0,045 tient ; la règle sans plafond reviendrait à 0,54
+    assert tried[5] == (pytest.approx(0.54), False) and tried[6] == (pytest.approx(0.495), True)
+    assert tried[7][0] == pytest.approx(0.495 + 0.0225) and sched.refused_sparsity < 0.54
+    # dichotomie sous la falaise : la sparsité gardée s'en approche par en dessous
+    assert 0.49 < sched.last_good_sparsity < 0.5
+
+
+def test_adaptive_without_rollback_keeps_the_plain_rule():
+    sched = AdaptivePruningScheduler(target_sparsity=0.9)
+    s = drive(lambda: sched, [0.95] * 6 + [0.85, 0.85])
+    assert sched.refused_sparsity is None
+    assert s[7] - s[6] == pytest.approx(0.045) and s[8] - s[7] == pytest.approx(0.0225)
+
+
+def test_adaptive_state_dict_keeps_the_refused_ceiling():
+    sched = AdaptivePruningScheduler(target_sparsity=0.9, rollback=True)
+    drive(lambda: sched, [0.95] * 6 + [0.85])
+    other = AdaptivePruningScheduler(target_sparsity=0.9, rollback=True)
+    other.load_state_dict(sched.state_dict())
+    assert other.refused_sparsity == sched.refused_sparsity == pytest.approx(0.54)
+    assert other.step(0.95) == sched.step(0.95)
+    bad = sched.state_dict()
+    bad["refused_sparsity"] = 1.5
+    with pytest.raises(ValueError, match="refused_sparsity"):
+        other.load_state_dict(bad)
+
+
 def test_chapter_rule_fails_the_same_checks():
     with pytest.raises(AssertionError, match="après le dépassement"):
         check_slows_down_after_violation(lambda: ChapterAdaptiveScheduler(target_sparsity=0.9))

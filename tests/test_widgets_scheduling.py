@@ -87,6 +87,14 @@ def test_polishing_held_masks_keep_pruned_weights_at_zero(polishing):
     assert max(r["momentum"] for r in polishing["naive"]) > 0
     # le réseau « tenu » est toujours le réseau élagué : ses deux précisions coïncident
     assert all(r["acc"] == r["acc_masked"] for r in polishing["held"])
+    # naïf : le réseau qui s'entraîne est moins creux que ses masques
+    n_pruned, n_weights = polishing["n_pruned"], polishing["n_weights"]
+    assert 0.85 < n_pruned / n_weights < 0.95
+    assert min(n_pruned - r["revived"] for r in polishing["naive"]) < n_pruned
+    # dès la 2e époque, les poids déjà repartis repartent au premier pas (momentum gardé)
+    first_of_epoch2 = next(r for r in polishing["naive"] if r["epoch"] == 1)
+    last_of_epoch1 = [r for r in polishing["naive"] if r["epoch"] == 0][-1]
+    assert first_of_epoch2["revived"] >= last_of_epoch1["revived"]
 
 
 def test_polishing_demo_slider(setup, polishing, record_property):
@@ -98,6 +106,14 @@ def test_polishing_demo_slider(setup, polishing, record_property):
     assert res["step"] == demo.control.max
     assert res["naive"] == polishing["naive"][-1] and res["held"] == polishing["held"][-1]
     record_property("latency_06_step", demo.last_latency)
+
+
+def test_polishing_demo_prints_french_numbers(setup, polishing, capsys):
+    data, model = setup
+    W.polishing_demo(model, data, trajectories=polishing)
+    out = capsys.readouterr().out  # hors d'un noyau, le texte du rendu sort sur la sortie standard
+    assert "sparsité du réseau qui s'entraîne" in out
+    assert not any(c.isdigit() and d == "." and e.isdigit() for c, d, e in zip(out, out[1:], out[2:], strict=False))
 
 
 # ----------------------------------------------------------------------------- 07
@@ -205,8 +221,38 @@ def test_adaptive_demo_budget_drives_the_trajectory(setup, record_property):
     for res in (small, large):
         assert 0.95 - res["kept"]["accuracy"] <= res["max_drop"] + 1e-9
     record_property("latency_09_budget", demo.last_latency)
+    assert large["rollback"] and large["kept"]["ok"]
     demo.controls[1].value = False
-    assert demo.last_result["corrected"] != large["corrected"]
+    without = demo.last_result
+    assert without["corrected"] != large["corrected"]
+    # sans retour arrière, le modèle gardé est celui du dernier tour, ici hors budget : la case se voit
+    assert without["kept"] != large["kept"] and not without["kept"]["ok"]
+    assert without["kept"]["sparsity"] > large["kept"]["sparsity"]
+    assert without["kept"]["sparsity"] == without["corrected"][-1]["sparsity"]
+
+
+def test_simulate_adaptive_with_rollback_never_retries_a_refused_sparsity():
+    good = W.simulate_adaptive(LINEAR_TABLE, 0.1, target=0.9, rollback=True)
+    ceiling = 1.0
+    for h in good:
+        assert h["sparsity"] < ceiling
+        if not h["ok"]:
+            ceiling = min(ceiling, h["sparsity"])
+    assert ceiling < 1.0  # il y a bien eu des refus
+    assert all(h["next"] == g["sparsity"] for h, g in zip(good, good[1:], strict=False))
+
+
+def test_retained_point_depends_on_rollback():
+    history = [{"round": 1, "sparsity": 0.5, "accuracy": 0.94, "ok": True},
+               {"round": 2, "sparsity": 0.7, "accuracy": 0.80, "ok": False}]
+    assert W.retained_point(history, 0.95, rollback=True) == {"sparsity": 0.5, "accuracy": 0.94, "ok": True,
+                                                              "round": 1}
+    assert W.retained_point(history, 0.95, rollback=False)["sparsity"] == 0.7
+    assert W.retained_point(history[1:], 0.95, rollback=True) == {"sparsity": 0.0, "accuracy": 0.95, "ok": True,
+                                                                  "round": 0}
+    assert W.retained_point([], 0.95, rollback=False)["round"] == 0
+    with pytest.raises(TypeError, match="rollback"):
+        W.retained_point(history, 0.95, rollback="oui")
 
 
 def test_accuracy_table_is_measured_on_validation(setup):

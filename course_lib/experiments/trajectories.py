@@ -2,9 +2,12 @@
 
 - ``StepRecorder`` / ``polishing_trajectories`` (06) : ce qui arrive aux poids élagués pas à pas,
   masques tenus par ``torch.nn.utils.prune`` ou réappliqués à la main (version du chapitre) ;
+  ``polishing_accuracies`` / ``say_polishing_accuracy`` (06) : la précision finale des deux versions
+  sur plusieurs réseaux de référence, et la phrase que choisit leur verdict ;
 - ``regrowth_trajectories`` (07) : statique, SET et RigL sur le même modèle de départ ;
-- ``accuracy_table`` / ``simulate_adaptive`` (09) : la précision de validation mesurée une fois sur
-  une grille de sparsités, puis l'ordonnanceur adaptatif (ou la règle du chapitre) rejoué contre elle.
+- ``accuracy_table`` / ``simulate_adaptive`` / ``retained_point`` (09) : la précision de validation
+  mesurée une fois sur une grille de sparsités, l'ordonnanceur adaptatif (ou la règle du chapitre)
+  rejoué contre elle, et le modèle qu'on garde à la fin.
 
 Toutes les boucles d'entraînement passent par ``course_lib.training.train_one_epoch``.
 """
@@ -12,6 +15,7 @@ Toutes les boucles d'entraînement passent par ``course_lib.training.train_one_e
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,11 +25,21 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .._validation import check_choice, check_positive_int
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_model,
+    check_positive_int,
+    check_real,
+)
+from ..cache import cache_key, cached
 from ..chapter import chapter_adaptive_rule
+from ..evidence import Statement, compare, say
 from ..masks import create_masks, get_masks, is_pruned, prunable_modules
 from ..scheduling import AdaptivePruningScheduler, PruningScheduler, RegrowthPruning, polish_pruning
 from ..scheduling.polishing import pruned_position_stats
+from ..seeds import SeedResults, _check_seeds, over_seeds
 from ..training import (
     EpochTrainer,
     evaluate,
@@ -33,6 +47,7 @@ from ..training import (
     make_optimizer,
     reseed_loader,
     set_seed,
+    train_baseline,
     train_one_epoch,
 )
 from .sensitivity import loader_tensors
@@ -90,11 +105,14 @@ def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epoc
     """Fait tourner ``polish_pruning`` deux fois sur des copies de ``model`` (masques tenus / naïfs).
 
     Returns:
-        ``{"held": [...], "naive": [...]}`` (relevés par pas de ``StepRecorder``), plus ``n_pruned``,
-        ``final`` ({mode: précision de validation du modèle rendu, masque appliqué}) et ``masks``.
+        ``{"held": [...], "naive": [...]}`` (relevés par pas de ``StepRecorder``), plus ``n_pruned``
+        (positions élaguées), ``n_weights`` (poids élagables : la sparsité du réseau qui s'entraîne
+        vaut (``n_pruned`` − ``revived``) / ``n_weights``), ``final`` ({mode: précision de validation
+        du modèle rendu, masque appliqué}) et ``masks``.
     """
     masks = create_masks(model, sparsity)
-    out = {"masks": masks, "n_pruned": int(sum(int((m == 0).sum()) for m in masks.values())), "final": {}}
+    out = {"masks": masks, "n_pruned": int(sum(int((m == 0).sum()) for m in masks.values())),
+           "n_weights": int(sum(m.numel() for m in masks.values())), "final": {}}
     for mode, hold in (("held", True), ("naive", False)):
         work = copy.deepcopy(model)
         rec = StepRecorder(data.train, masks, data.val, lr=lr, seed=seed)
@@ -102,6 +120,113 @@ def polishing_trajectories(model: nn.Module, data, sparsity: float = 0.9, n_epoc
         out[mode] = rec.records
         out["final"][mode] = evaluate(work, data.val)
     return out
+
+
+POLISHING_LABELS = {"held": "masques tenus", "naive": "naïf"}
+
+
+def polishing_final_accuracies(seed: int, data, sparsity: float = 0.9, n_epochs: int = 4, lr: float = 0.05,
+                               model: nn.Module | None = None) -> dict[str, float]:
+    """Une graine du protocole de ``polishing_trajectories``, sans relevé pas à pas.
+
+    Réseau de référence ``train_baseline(data, seed=seed)`` (ou ``model``, s'il est déjà entraîné avec
+    cette graine), masques de magnitude (global) à ``sparsity``, puis ``n_epochs`` époques de SGD
+    (momentum 0,9, pas ``lr``, ordre des lots fixé par ``seed``) sur deux copies : masques tenus par
+    ``torch.nn.utils.prune``, ou multiplication naïve après chaque époque (Han et al., 2015, pour le
+    ré-entraînement ; la version naïve est celle du chapitre).
+
+    Returns:
+        ``{"masques tenus": précision, "naïf": précision}`` : précision de VALIDATION du modèle rendu.
+    """
+    base = model if model is not None else train_baseline(data, seed=seed, progress=False)
+    masks = create_masks(base, sparsity)
+    out = {}
+    for mode, hold in (("held", True), ("naive", False)):
+        work = copy.deepcopy(base)
+        polish_pruning(work, masks, EpochTrainer(data.train, lr=lr, seed=seed), n_epochs=n_epochs, hold_masks=hold)
+        out[POLISHING_LABELS[mode]] = evaluate(work, data.val)
+    return out
+
+
+def _data_key(data) -> str:
+    """Ce qui identifie un découpage de données pour le cache : nom, tailles, empreinte de la validation.
+
+    (Le loader d'entraînement n'est pas parcouru : cela avancerait son générateur de mélange.)
+    """
+    x, y = loader_tensors(data.val)
+    digest = hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16]
+    return f"{data!r}:{digest}"
+
+
+def _model_key(model: nn.Module) -> str:
+    """Empreinte des poids d'un réseau fourni : le cache ne confond pas deux réseaux de départ."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode() + t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+_RESULTS: dict[str, SeedResults] = {}  # dans le processus : rien n'est recalculé, même sans cache disque
+
+
+def polishing_accuracies(data, seeds, sparsity: float = 0.9, n_epochs: int = 4, lr: float = 0.05,
+                         models: Mapping[int, nn.Module] | None = None, progress: bool = True) -> SeedResults:
+    """``polishing_final_accuracies`` sur chaque graine de ``seeds`` : un réseau de référence par graine.
+
+    ``models`` : ``{graine: réseau de référence déjà entraîné avec cette graine}`` (par exemple
+    ``{SEED: model}`` avec ``model = train_baseline(data, seed=SEED)``) ; ces réseaux ne sont pas
+    ré-entraînés, les graines absentes le sont (leurs poids entrent dans la clé du cache).
+    Calculé une fois par jeu d'arguments (``course_lib.cache`` sur disque, et en mémoire dans le processus).
+
+    Returns:
+        ``SeedResults`` avec ``"masques tenus"`` et ``"naïf"`` (précisions de validation), appariés par graine.
+    """
+    seeds = _check_seeds(seeds)
+    sparsity = check_fraction(sparsity, "sparsity")
+    n_epochs = check_positive_int(n_epochs, "n_epochs")
+    lr = check_real(lr, "lr", low=0, low_open=True)
+    check_bool(progress, "progress")
+    models = dict(models or {})
+    for m in models.values():
+        check_model(m)
+    models = {s: m for s, m in models.items() if s in seeds}
+    key = {"data": _data_key(data), "seeds": seeds, "sparsity": sparsity, "n_epochs": n_epochs, "lr": lr,
+           "models": tuple((s, _model_key(m)) for s, m in sorted(models.items()))}
+    memo = cache_key("polishing_accuracies", **key)
+    if memo not in _RESULTS:
+        def compute():
+            return over_seeds(lambda s: polishing_final_accuracies(s, data, sparsity, n_epochs, lr,
+                                                                   models.get(s)),
+                              seeds, desc="polishing, graines", progress=progress)
+        _RESULTS[memo] = cached("polishing_accuracies", compute, **key)
+    return _RESULTS[memo]
+
+
+def say_polishing_accuracy(data, seeds, sparsity: float = 0.9, n_epochs: int = 4, lr: float = 0.05,
+                           models: Mapping[int, nn.Module] | None = None) -> Statement:
+    """Le verdict « masques tenus contre multiplication naïve » sur la précision finale (notebook 06).
+
+    Mêmes arguments que ``polishing_accuracies`` (même protocole, même cache). Chacune des trois
+    phrases rappelle que la précision finale ne dit pas si la version naïve entraîne le bon réseau.
+    """
+    res = polishing_accuracies(data, seeds, sparsity, n_epochs, lr, models, progress=False)
+    held, naive = res[POLISHING_LABELS["held"]], res[POLISHING_LABELS["naive"]]
+    n = len(held.seeds)
+    verdict = compare(held, naive)
+    return say(
+        "06-held-vs-naive-accuracy", verdict, label="masques tenus − naïf",
+        net=(f"Sur {n} réseaux de référence (une graine chacun), les masques tenus rendent un réseau nettement "
+             "plus précis que la multiplication naïve. Une seule graine peut montrer l'inverse : c'est pour "
+             "cela qu'on compare sur plusieurs."),
+        pas_net=(f"Sur {n} réseaux de référence, la précision finale ne départage pas les deux versions à cette "
+                 "échelle : l'écart reste dans la dispersion d'une graine à l'autre. Elle ne dit de toute façon "
+                 "rien du défaut de la version naïve : pendant l'entraînement, ce n'est pas le réseau élagué "
+                 "qui apprend."),
+        inverse=(f"Sur {n} réseaux de référence, la version naïve finit nettement plus précise. Ce chiffre ne la "
+                 "rend pas correcte : à chaque époque elle entraîne un réseau bien moins creux que celui "
+                 "qu'elle rend, puis lui retire d'un coup les poids qu'il utilisait. C'est un autre protocole "
+                 "(entraîner presque dense, puis ré-élaguer), qui ne ré-entraîne pas le réseau élagué."),
+    )
 
 
 # ============================================================================ 07 — repousse
@@ -195,11 +320,14 @@ def simulate_adaptive(table: Callable[[float], float], max_drop: float, target: 
                       rule: str = "corrected", rollback: bool = True, max_rounds: int = 40) -> list[dict]:
     """Rejoue un ordonnanceur adaptatif contre une table de précision (aucun entraînement).
 
-    ``rule="corrected"`` : ``AdaptivePruningScheduler`` de la bibliothèque (ralentit après un dépassement,
-    ``rollback`` possible). ``rule="chapter"`` : ``course_lib.chapter.chapter_adaptive_rule``.
+    ``rule="corrected"`` : ``AdaptivePruningScheduler`` de la bibliothèque (ralentit après un dépassement ;
+    avec ``rollback``, repart de la dernière sparsité qui tenait et n'essaie plus jamais une sparsité
+    refusée). ``rule="chapter"`` : ``course_lib.chapter.chapter_adaptive_rule`` (sans retour arrière).
 
     Returns:
-        Un relevé par tour : ``round``, ``sparsity``, ``accuracy``, ``ok`` (baisse dans le budget).
+        Un relevé par tour : ``round``, ``sparsity`` (la sparsité essayée), ``accuracy`` (la précision
+        qu'elle donne), ``ok`` (baisse dans le budget), ``next`` (la sparsité que la règle en déduit).
+        Le modèle gardé à la fin : ``retained_point``.
     """
     check_choice(rule, "rule", ("corrected", "chapter"))
     baseline = table(0.0)
@@ -212,13 +340,39 @@ def simulate_adaptive(table: Callable[[float], float], max_drop: float, target: 
                 break
             acc = table(s)
             s_next = sched.step(acc)
-            history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": sched.history[-1]["ok"]})
+            history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": sched.history[-1]["ok"],
+                            "next": s_next})
             s = s_next
         return history
     s = chapter_adaptive_rule(0.0, target, False)
     for r in range(1, max_rounds + 1):
         acc = table(s)
         ok = baseline - acc < max_drop  # le test du chapitre
-        history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": ok})
-        s = chapter_adaptive_rule(s, target, not ok)
+        s_next = chapter_adaptive_rule(s, target, not ok)
+        history.append({"round": r, "sparsity": s, "accuracy": acc, "ok": ok, "next": s_next})
+        s = s_next
     return history
+
+
+def retained_point(history: Sequence[Mapping], baseline: float, rollback: bool) -> dict:
+    """Le modèle qu'on garde à la fin d'un élagage adaptatif (relevés de ``simulate_adaptive``).
+
+    - avec retour arrière : le dernier tour dans le budget (ses masques ont été sauvegardés, et
+      restaurés après chaque dépassement) ; le modèle de départ (sparsité 0) si aucun ne l'est ;
+    - sans retour arrière : le dernier tour, dans le budget ou non : un poids élagué ne revient pas,
+      le modèle est celui où l'élagage s'est arrêté.
+
+    Returns:
+        ``{"sparsity", "accuracy", "ok", "round"}`` (``round`` vaut 0 pour le modèle de départ).
+    """
+    check_bool(rollback, "rollback")
+    if not history:
+        return {"sparsity": 0.0, "accuracy": float(baseline), "ok": True, "round": 0}
+    if not rollback:
+        h = history[-1]
+    else:
+        good = [h for h in history if h["ok"]]
+        if not good:
+            return {"sparsity": 0.0, "accuracy": float(baseline), "ok": True, "round": 0}
+        h = good[-1]
+    return {"sparsity": h["sparsity"], "accuracy": h["accuracy"], "ok": h["ok"], "round": h["round"]}

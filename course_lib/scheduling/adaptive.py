@@ -33,15 +33,22 @@ from .base import EPS, BaseScheduler, make_criterion, masked_sparsity, prune_to
 class AdaptivePruningScheduler(BaseScheduler):
     """Sparsité pilotée par la précision de VALIDATION (jamais le jeu de test).
 
-    Règle : tant que la baisse de précision par rapport à la référence reste dans le budget
-    (baseline − précision <= ``max_accuracy_drop``), on avance d'un pas fixe ``increment``
-    (par défaut (cible − initiale)/10) : la cible est atteinte en un nombre fini de pas, exactement
-    (``min(s + incrément, cible)``), jamais dépassée. Après un dépassement du budget, l'incrément
-    est multiplié par ``slowdown`` < 1 : on RALENTIT (le chapitre fait l'inverse : voir
-    ``course_lib.chapter.chapter_adaptive_rule``). Avec ``rollback=True``, après un dépassement on
-    repart de la dernière sparsité qui tenait (``last_good_sparsity`` ; ``needs_rollback`` dit à
-    l'appelant de restaurer ses masques). On s'arrête (``finished``) à la cible, ou quand
-    l'incrément passe sous ``min_increment``.
+    Règle (notebook 09) : à chaque tour, d_k = a_0 − a_k est la baisse de précision par rapport à la
+    référence a_0 (le premier appel), et b = ``max_accuracy_drop`` le budget.
+
+    - d_k <= b : on avance d'un pas fixe Δ (``increment``, par défaut (cible − initiale)/10) ;
+      s_{k+1} = min(s_k + Δ, cible) : la cible est atteinte en un nombre fini de pas, exactement,
+      jamais dépassée ;
+    - d_k > b : Δ ← γ·Δ avec γ = ``slowdown`` < 1 : on RALENTIT (le chapitre fait l'inverse : voir
+      ``course_lib.chapter.chapter_adaptive_rule``).
+
+    Avec ``rollback=True``, après un dépassement on repart de la dernière sparsité qui tenait
+    (``last_good_sparsity`` ; ``needs_rollback`` dit à l'appelant de restaurer ses masques), et la
+    plus petite sparsité refusée (``refused_sparsity``) devient un plafond : tant que s + Δ
+    l'atteindrait, Δ ← γ·Δ encore. Sans ce plafond, avec γ = 1/2, le second pas réduit
+    (s_bon + Δ/2 + Δ/2 = s_bon + Δ) ramènerait exactement à la sparsité qui vient d'échouer ;
+    avec lui, les essais se resserrent sous la sparsité refusée, comme une dichotomie.
+    On s'arrête (``finished``) à la cible, ou quand Δ passe sous ``min_increment``.
 
     Protocole : ``s = sched.step(précision_val)`` (ancien nom : ``get_next_sparsity``) ; le premier
     appel fixe la référence. Avec ``model=...``, ``step`` élague aussi le modèle à la sparsité
@@ -51,7 +58,8 @@ class AdaptivePruningScheduler(BaseScheduler):
 
     _state_keys = ("initial_sparsity", "target_sparsity", "max_accuracy_drop", "base_increment", "increment",
                    "slowdown", "rollback", "min_increment", "current_sparsity", "last_good_sparsity",
-                   "baseline_accuracy", "violations", "needs_rollback", "finished", "history", "good_masks")
+                   "baseline_accuracy", "violations", "needs_rollback", "finished", "history", "good_masks",
+                   "refused_sparsity")
 
     def __init__(self, initial_sparsity: float = 0.0, target_sparsity: float = 0.9, max_accuracy_drop: float = 0.02,
                  base_increment: float | None = None, slowdown: float = 0.5, rollback: bool = False,
@@ -83,6 +91,7 @@ class AdaptivePruningScheduler(BaseScheduler):
         self.slowdown, self.rollback, self.min_increment = slowdown, rollback, min_increment
         self.current_sparsity = initial_sparsity
         self.last_good_sparsity = initial_sparsity
+        self.refused_sparsity: float | None = None  # plafond (avec rollback) : la plus petite sparsité refusée
         self.baseline_accuracy: float | None = None
         self.violations = 0
         self.needs_rollback = False
@@ -121,8 +130,16 @@ class AdaptivePruningScheduler(BaseScheduler):
             self.violations += 1
             self.increment *= self.slowdown
             if self.rollback:
+                refused = self.current_sparsity
+                self.refused_sparsity = refused if self.refused_sparsity is None else min(self.refused_sparsity,
+                                                                                        refused)
                 self.current_sparsity = self.last_good_sparsity
                 self.needs_rollback = True
+        if self.refused_sparsity is not None:
+            # jamais une sparsité déjà refusée : le pas se réduit encore tant qu'il y mènerait
+            while (self.current_sparsity + self.increment >= self.refused_sparsity - 1e-9
+                   and self.increment >= self.min_increment):
+                self.increment *= self.slowdown
         if self.current_sparsity >= self.target_sparsity or self.increment < self.min_increment:
             self.finished = True
             return
@@ -155,6 +172,8 @@ class AdaptivePruningScheduler(BaseScheduler):
         check_fraction(sd["target_sparsity"], "state_dict['target_sparsity']")
         if not isinstance(sd["history"], list):
             raise TypeError("state_dict['history'] doit être une liste.")
+        if sd["refused_sparsity"] is not None:
+            check_fraction(sd["refused_sparsity"], "state_dict['refused_sparsity']")
 
     def __repr__(self) -> str:
         return (f"AdaptivePruningScheduler(sparsité={pct(self.current_sparsity, 2)} -> {pct(self.target_sparsity, 2)}, "

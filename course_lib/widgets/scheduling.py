@@ -27,6 +27,7 @@ from ..experiments.trajectories import (
     accuracy_table,
     polishing_trajectories,
     regrowth_trajectories,
+    retained_point,
     simulate_adaptive,
 )
 from ..fr import num, pct
@@ -111,6 +112,7 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
     """
     traj = trajectories or polishing_trajectories(model, data, sparsity, n_epochs, lr, seed)
     held, naive = traj["held"], traj["naive"]
+    n_weights = traj.get("n_weights")
     n = len(held)
     steps = np.arange(1, n + 1)
     per_epoch = n // max(held[-1]["epoch"] + 1, 1)
@@ -134,10 +136,13 @@ def polishing_demo(model: nn.Module, data, sparsity: float = 0.9, n_epochs: int 
         ax2.legend(fontsize=6)
         for e in range(1, n // max(per_epoch, 1)):
             ax1.axvline(e * per_epoch + 0.5, color="0.85", lw=0.8)
-        print(f"pas {step} (époque {h['epoch'] + 1}) — poids élagués non nuls : naïf {v['revived']} / "
-              f"{traj['n_pruned']}, tenus {h['revived']} ; momentum non nul aux positions élaguées : "
-              f"naïf {v['momentum']}, tenus {h['momentum']}")
-        print(f"|w| moyen aux positions élaguées : naïf {v['pruned_abs']:.4f}, tenus {h['pruned_abs']:.4f} ; "
+        print(f"pas {step} (époque {h['epoch'] + 1}) — poids élagués non nuls : naïf {num(v['revived'], 0)} / "
+              f"{num(traj['n_pruned'], 0)}, tenus {num(h['revived'], 0)} ; momentum non nul aux positions élaguées : "
+              f"naïf {num(v['momentum'], 0)}, tenus {num(h['momentum'], 0)}")
+        if n_weights:
+            print(f"sparsité du réseau qui s'entraîne : naïf {pct((traj['n_pruned'] - v['revived']) / n_weights)}, "
+                  f"tenus {pct((traj['n_pruned'] - h['revived']) / n_weights)} (masques : {pct(traj['n_pruned'] / n_weights)})")
+        print(f"|w| moyen aux positions élaguées : naïf {num(v['pruned_abs'], 4)}, tenus {num(h['pruned_abs'], 4)} ; "
               f"précision (validation) du réseau entraîné : naïf {pct(v['acc'])} (masque réappliqué {pct(v['acc_masked'])}), "
               f"tenus {pct(h['acc'])}")
         return {"step": step, "held": dict(h), "naive": dict(v)}
@@ -240,8 +245,11 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
                   table: AccuracyTable | None = None, seed: int = 0) -> Demo:
     """Curseur de budget (baisse de précision tolérée) → trajectoire de sparsité, corrigée vs chapitre.
 
-    La table de précision (validation) est mesurée une fois ; le rappel rejoue les deux règles.
-    ``last_result`` : ``max_drop``, ``corrected`` et ``chapter`` (relevés de ``simulate_adaptive``).
+    La table de précision (validation) est mesurée une fois ; le rappel rejoue les deux règles. La case
+    « retour arrière » change le modèle gardé (``retained_point``) : avec elle, le dernier tour dans le
+    budget ; sans elle, le dernier tour, même hors budget.
+    ``last_result`` : ``max_drop``, ``rollback``, ``corrected`` et ``chapter`` (relevés de
+    ``simulate_adaptive``), ``kept`` et ``chapter_kept`` (modèles gardés).
     """
     tab = table or accuracy_table(model, data, seed=seed)
     budget = _percent_slider([round(0.005 * i, 3) for i in range(21)], max_drop, "budget", 1)
@@ -263,19 +271,28 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         ax1.legend(fontsize=7)
         ax2.plot(100 * tab.sparsities, 100 * tab.accuracies, marker="o", ms=3, color="0.3")
         ax2.axhline(100 * (base - max_drop), color="tab:purple", ls="--", lw=1, label="référence − budget")
-        kept = [h for h in good if h["ok"]]
-        g = kept[-1] if kept else {"sparsity": 0.0, "accuracy": base}
-        ax2.axvline(100 * g["sparsity"], color="tab:green", lw=1, label="retenue (corrigée)")
+        g = retained_point(good, base, rollback)
+        c = retained_point(bad, base, rollback=False)
+        ax1.plot(g["round"], 100 * g["sparsity"], "o", mfc="none", mec="tab:green", ms=10, label="modèle gardé")
+        ax2.axvline(100 * g["sparsity"], color="tab:green", lw=1, label="gardée (corrigée)")
+        ax2.axvline(100 * c["sparsity"], color="tab:red", lw=1, ls=":", label="gardée (chapitre)")
         ax2.set_xlabel("sparsité (%)")
         ax2.set_ylabel("précision (validation) (%)")
-        ax2.set_xlim(40, 100)
+        ax2.set_xlim(min(40, 100 * g["sparsity"] - 5), 100)
         ax2.legend(fontsize=7)
-        viol = sum(not h["ok"] for h in bad)
-        print(f"budget {pct(max_drop)} (référence {pct(base)}) : la règle corrigée retient {pct(g['sparsity'])} "
-              f"(validation : {pct(g['accuracy'])}) après {len(good)} tours")
-        print(f"règle du chapitre : {pct(bad[-1]['sparsity'])} après {len(bad)} tours "
-              f"(validation : {pct(bad[-1]['accuracy'])}), {viol} tours hors budget")
-        return {"max_drop": max_drop, "corrected": good, "chapter": bad, "kept": dict(g)}
+
+        def where(point):
+            return "dans le budget" if point["ok"] else "HORS budget"
+
+        how = ("avec retour arrière, on garde le dernier tour dans le budget" if rollback else
+               "sans retour arrière, on garde le dernier tour, dans le budget ou non")
+        print(f"budget {pct(max_drop)} (référence {pct(base)}) ; règle corrigée, {how} : sparsité "
+              f"{pct(g['sparsity'])}, validation {pct(g['accuracy'])} ({where(g)}), {len(good)} tours, "
+              f"{sum(not h['ok'] for h in good)} hors budget")
+        print(f"règle du chapitre (sans retour arrière) : sparsité {pct(c['sparsity'])}, validation "
+              f"{pct(c['accuracy'])} ({where(c)}), {len(bad)} tours, {sum(not h['ok'] for h in bad)} hors budget")
+        return {"max_drop": max_drop, "rollback": rollback, "corrected": good, "chapter": bad, "kept": dict(g),
+                "chapter_kept": dict(c)}
 
     return Demo(budget, render, [rollback], names=["max_drop", "rollback"],
                 title="Scheduling adaptatif : le budget pilote la trajectoire")
@@ -343,6 +360,7 @@ __all__ = [
     "quiz_widget",
     "regrowth_demo",
     "regrowth_trajectories",
+    "retained_point",
     "schedule_demo",
     "schedule_points",
     "simulate_adaptive",
