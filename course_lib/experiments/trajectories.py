@@ -47,9 +47,9 @@ from ..training import (
     make_optimizer,
     reseed_loader,
     set_seed,
-    train_baseline,
     train_one_epoch,
 )
+from .criteria_comparison import trained_baselines
 from .sensitivity import loader_tensors
 
 # ============================================================================ 06 — polishing
@@ -129,8 +129,8 @@ def polishing_final_accuracies(seed: int, data, sparsity: float = 0.9, n_epochs:
                                model: nn.Module | None = None) -> dict[str, float]:
     """Une graine du protocole de ``polishing_trajectories``, sans relevé pas à pas.
 
-    Réseau de référence ``train_baseline(data, seed=seed)`` (ou ``model``, s'il est déjà entraîné avec
-    cette graine), masques de magnitude (global) à ``sparsity``, puis ``n_epochs`` époques de SGD
+    Réseau de référence ``train_baseline(data, seed=seed)`` (relu du cache s'il a déjà été entraîné,
+    par exemple par les notebooks 00 à 03 ; ou ``model``, s'il est déjà entraîné avec cette graine), masques de magnitude (global) à ``sparsity``, puis ``n_epochs`` époques de SGD
     (momentum 0,9, pas ``lr``, ordre des lots fixé par ``seed``) sur deux copies : masques tenus par
     ``torch.nn.utils.prune``, ou multiplication naïve après chaque époque (Han et al., 2015, pour le
     ré-entraînement ; la version naïve est celle du chapitre).
@@ -138,7 +138,7 @@ def polishing_final_accuracies(seed: int, data, sparsity: float = 0.9, n_epochs:
     Returns:
         ``{"masques tenus": précision, "naïf": précision}`` : précision de VALIDATION du modèle rendu.
     """
-    base = model if model is not None else train_baseline(data, seed=seed, progress=False)
+    base = model if model is not None else trained_baselines(data, [seed], progress=False)[seed]
     masks = create_masks(base, sparsity)
     out = {}
     for mode, hold in (("held", True), ("naive", False)):
