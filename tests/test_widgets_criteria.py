@@ -15,6 +15,7 @@ from conftest import param_snapshot  # noqa: E402
 
 from course_lib import (  # noqa: E402
     apply_masks,
+    compute_apoz,
     compute_gradient_salience,
     create_masks_from_importance,
     evaluate,
@@ -181,7 +182,7 @@ def test_apoz_demo(setup, record_property):
     data, model = setup
     demo = W.apoz_demo(model, data, value=0.0, layer="features.1")
     assert demo.last_result["removed"] == []
-    assert demo.last_result["accuracy"] == pytest.approx(evaluate(model, data.val))
+    assert demo.last_result["accuracy"] == pytest.approx(evaluate(model, data.test))  # la validation choisit, le test rend compte
     demo.control.value = 0.25
     res = demo.last_result
     assert len(res["removed"]) == 4
@@ -192,6 +193,9 @@ def test_apoz_demo(setup, record_property):
     assert demo.last_result["removed"] != res["removed"]
     demo.controls[1].value = "features.3"
     assert len(demo.last_result["apoz"]) == 32
+    # l'APoZ affiché est celui de la validation (Hu et al., 2016), pas de l'entraînement
+    demo.controls[2].value = "après"
+    assert torch.equal(demo.last_result["apoz"], compute_apoz(model, data.val)["features.3"])
     with pytest.raises(ValueError, match="ReLU"):
         W.apoz_demo(model, data, layer="features.0")
     record_property("latency_s", demo.last_latency)

@@ -299,16 +299,17 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     Contrôles : la fraction de canaux retirés (principal), la couche (par défaut la dernière
     ReLU, ou ``layer``), et le point de mesure.
     Les canaux d'APoZ le plus élevé sont retirés (poids et biais mis à zéro) et la précision
-    de validation est affichée. APoZ est mesuré une fois sur tout ``data.train``, en mode eval.
+    de test est affichée. APoZ est mesuré une fois sur toute la validation (``data.val``, comme
+    Hu et al., 2016, éq. (1)), en mode eval : la validation choisit, le test rend compte.
     """
     mapping = relu_to_layer(model)
-    after = compute_apoz(model, data.train)
-    before_raw = compute_apoz(model, data.train, layer_types=(nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    after = compute_apoz(model, data)
+    before_raw = compute_apoz(model, data, layer_types=(nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
     relus = [r for r in mapping if r in after]
     if not relus:
         raise ValueError("apoz_demo : aucune ReLU (module nn.ReLU) ne suit une couche élagable.")
     apoz = {"après": after, "avant": {r: before_raw[mapping[r]] for r in relus}}
-    evaluator = MaskedEvaluator(model, data.val)
+    evaluator = MaskedEvaluator(model, data.test)
     options = [(f"{r} (sortie de {mapping[r]}, {after[r].numel()} canaux)", r) for r in relus]
     if layer is not None and layer not in relus:
         raise ValueError(f"layer={layer!r} : choisissez une ReLU parmi {relus}.")
@@ -326,7 +327,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         fig, ax = plt.subplots(figsize=(7, 2.8))
         plots.apoz_bars(ax, values, removed,
                         f"APoZ {where} la ReLU, {layer} : {len(removed)} canaux retirés, "
-                        f"précision (validation) {pct(acc)}")
+                        f"précision (test) {pct(acc)}")
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}
 
