@@ -20,7 +20,7 @@ from torch import nn
 
 from .._validation import check_fraction, check_positive_int
 from ..chapter import chapter_adaptive_rule
-from ..experiments.comparison import comparison_table
+from ..experiments.comparison import comparison_table, criterion_label
 from ..experiments.trajectories import (
     AccuracyTable,
     StepRecorder,
@@ -30,12 +30,11 @@ from ..experiments.trajectories import (
     retained_point,
     simulate_adaptive,
 )
-from ..fr import num, pct
+from ..fr import md_table, num, pct
 from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
 
-CRITERION_LABELS = {"magnitude": "magnitude", "gradient": "gradient", "hessian": "OBD (Fisher)"}
 SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
 
@@ -211,26 +210,29 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
                                      description="sparsité", continuous_update=False)
 
     def render(sparsity):
+        from IPython.display import Markdown, display
+
         r = res[sparsity]
-        print(f"{'critère':<14}{'avant':>10}{'après':>10}{'sparsité':>10}")
-        for row in r.table:
-            print(f"{CRITERION_LABELS.get(row['criterion'], row['criterion']):<14}{pct(row['accuracy_pruned']):>10}"
-                  f"{pct(row['accuracy']):>10}{pct(row['sparsity']):>10}")
+        display(Markdown(md_table(
+            ["critère", "avant fine-tuning", "après fine-tuning", "sparsité"],
+            [[criterion_label(row["criterion"]), pct(row["accuracy_pruned"]), pct(row["accuracy"]),
+              pct(row["sparsity"])] for row in r.table])))
         mat = np.array([[1.0 if a == b else r.overlap[(a, b)] for b in names] for a in names])
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
         for n in names:
             ax1.plot([100 * s for s in keys], [100 * res[s].row(n)["accuracy"] for s in keys], marker="o",
-                     ms=3, label=CRITERION_LABELS.get(n, n))
+                     ms=3, label=criterion_label(n))
         ax1.axvline(100 * sparsity, color="k", ls="--", lw=1)
         ax1.set_xlabel("sparsité (%)")
         ax1.set_ylabel("précision (validation) après FT (%)")
         ax1.legend(fontsize=7)
         im = ax2.imshow(mat, vmin=0, vmax=1, cmap="viridis")
-        ax2.set_xticks(range(len(names)), names, fontsize=7)
-        ax2.set_yticks(range(len(names)), names, fontsize=7)
+        labels = [criterion_label(n) for n in names]
+        ax2.set_xticks(range(len(names)), labels, fontsize=7, rotation=20, ha="right")
+        ax2.set_yticks(range(len(names)), labels, fontsize=7)
         for i in range(len(names)):
             for j in range(len(names)):
-                ax2.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                ax2.text(j, i, num(mat[i, j], 2), ha="center", va="center", fontsize=8,
                          color="k" if mat[i, j] > 0.6 else "w")
         ax2.set_title("recouvrement (Jaccard) des poids élagués", fontsize=9)
         fig.colorbar(im, ax=ax2, fraction=0.046)
