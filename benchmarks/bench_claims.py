@@ -63,6 +63,19 @@ def selected():
     return notebooks
 
 
+def shared_verdicts_on_other_seeds(shift: int = SHIFT) -> dict[str, str]:
+    """Les verdicts partagés de ``schedule_evidence`` (graines fixées dans la bibliothèque, que le
+    décalage des ``SEEDS`` d'un notebook n'atteint pas), recalculés sur les graines + ``shift``."""
+    from course_lib.experiments import schedule_evidence as se
+
+    gradual = tuple(s + shift for s in se.GRADUAL_SEEDS)
+    sparse = tuple(s + shift for s in se.SPARSE_SEEDS)
+    statements = [se.say_gradual_vs_one_shot(0.95, gradual), se.say_gradual_vs_one_shot(0.9, gradual),
+                  se.say_one_shot_recovers(0.95, gradual), se.say_rigl_vs_static(sparse),
+                  se.say_set_vs_static(sparse), se.say_rigl_vs_set(sparse)]
+    return {st.claim_id: " / ".join(VERDICT.findall(st._repr_markdown_())) for st in statements}
+
+
 def run() -> list[dict]:
     columns = [(f"{name}, graines", env, None) for name, env in SETTINGS]
     columns.append((f"{SETTINGS[0][0]}, graines + {SHIFT}", SETTINGS[0][1], shift_seeds(SHIFT)))
@@ -79,6 +92,10 @@ def run() -> list[dict]:
             rows.append({"name": f"{path.name} · {cid}", "value": " | ".join(values), "unit": "verdicts",
                          "detail": ("stable" if stable else "FRAGILE") + " ; colonnes : "
                          + " ; ".join(c[0] for c in columns)})
+    if not os.environ.get("COURSE_BENCH_NOTEBOOKS"):
+        for cid, value in shared_verdicts_on_other_seeds().items():
+            rows.append({"name": f"schedule_evidence · {cid}", "value": value, "unit": "verdict",
+                         "detail": f"graines de la bibliothèque + {SHIFT} (comparer à la ligne du notebook 05 ou 07)"})
     rows.append({"name": "résultats dont le verdict change", "value": len(fragile), "unit": f"sur {total}",
                  "detail": ", ".join(fragile) or "aucun"})
     return rows
