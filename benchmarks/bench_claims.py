@@ -20,6 +20,7 @@ import re
 
 from benchmarks._notebooks import all_notebooks, execute, shift_seeds
 
+MEASURES_TIME = False  # des verdicts, pas des durées : la charge de la machine ne les change pas
 SETTINGS = (("natif, 1 fil", {"OMP_NUM_THREADS": "1"}),
             ("AVX2, 2 fils", {"ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "2"}),
             ("défaut, 1 fil", {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}))

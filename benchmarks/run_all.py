@@ -14,7 +14,8 @@ part du CPU prise par **d'autres** programmes pendant la mesure (temps CPU de to
 sont pas représentatifs : la section va dans
 ``benchmarks/RESULTS.busy.md`` (ignoré par git) avec un avertissement, ``RESULTS.md`` et le README
 ne changent pas. ``--force`` écrit quand même dans ``RESULTS.md``, section marquée « machine
-occupée ». Quand ``bench_notebooks`` est mesuré sur une machine calme, le paragraphe des durées
+occupée ». Un module qui ne mesure pas de temps (``MEASURES_TIME = False`` : ``bench_claims``, des
+verdicts) est écrit quelle que soit la charge. Quand ``bench_notebooks`` est mesuré sur une machine calme, le paragraphe des durées
 du README est régénéré depuis ``RESULTS.md`` (``scripts/readme_timings.py``).
 """
 
@@ -123,7 +124,7 @@ def _fr(x: float) -> str:
 
 
 def render_section(module: str, rows: list[dict] | None, seconds: float, error: str | None,
-                   loads: tuple[float, float] = (0.0, 0.0)) -> str:
+                   loads: tuple[float, float] = (0.0, 0.0), timed: bool = True) -> str:
     date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     doc = (importlib.import_module(f"benchmarks.{module}").__doc__ or "").strip().split("\n\n")[0]
     lines = [f"## `{module}`", "", doc.replace("\n", " "), "",
@@ -131,8 +132,8 @@ def render_section(module: str, rows: list[dict] | None, seconds: float, error: 
              f"- Machine : {machine()}",
              f"- Date : {date} (durée du module : {seconds:.0f} s)",
              f"- Charge moyenne (1 min) au début : {_fr(loads[0])} sur {os.cpu_count()} cœurs ; CPU pris par "
-             f"d'autres programmes pendant la mesure : {100 * loads[1]:.0f} %" + (" — **MACHINE OCCUPÉE : chiffres non représentatifs**"
-                                          if is_busy(loads) else " (machine calme)"), ""]
+             f"d'autres programmes pendant la mesure : {100 * loads[1]:.0f} %" + (" (aucune durée mesurée : la charge ne change pas ces chiffres)" if not timed else
+                " — **MACHINE OCCUPÉE : chiffres non représentatifs**" if is_busy(loads) else " (machine calme)"), ""]
     if error is not None:
         lines += ["**ÉCHEC** :", "", "```", error.strip(), "```", ""]
         return "\n".join(lines)
@@ -178,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             print(error, file=sys.stderr)
         loads = (start_load, others_share(snap, cpu_snapshot()))
-        section = render_section(module, rows, time.perf_counter() - start, error, loads)
-        if is_busy(loads) and not force:
+        timed = getattr(importlib.import_module(f"benchmarks.{module}"), "MEASURES_TIME", True)
+        section = render_section(module, rows, time.perf_counter() - start, error, loads, timed)
+        if timed and is_busy(loads) and not force:
             print(f"!! machine occupée (charge {_fr(loads[0])} sur {os.cpu_count()} cœurs, {100 * loads[1]:.0f} % "
                   f"du CPU pris par d'autres) : "
                   f"{module} va dans {BUSY_RESULTS.name}, RESULTS.md et le README ne changent pas "
