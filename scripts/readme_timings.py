@@ -64,16 +64,20 @@ def paragraph(results: str) -> str:
     if one_cpu:
         text += (f", et en {fr(min(one_cpu.values()))} à {fr(max(one_cpu.values()))} s sur un seul CPU "
                  f"(`taskset -c 0`, comme Binder)")
+    floor = re.search(r"^\| plancher : processus qui ne fait qu'import torch \| (\d+) \|", nb, re.M)
     if memory:
         text += f" ; mémoire de pointe du noyau : {fr(min(memory))} à {fr(max(memory))} Mo avec le PyTorch de pip"
+        if floor:
+            text += f" (dont {floor.group(1)} Mo pour le seul `import torch`)"
     text += "."
     widgets = secs.get("bench_widgets")
     if widgets:
         meds = [float(r["value"]) for r in ROW.finditer(widgets) if r["unit"] == "ms (médiane)"]
         worst = [float(x) for x in re.findall(r"max (\d+) ms", widgets)]
+        wdate = dict(META.findall(widgets)).get("Date", "?").split(" (")[0]
         if meds:
-            text += (f" Chaque contrôle interactif répond en {fr(min(meds))} à {fr(max(meds))} ms (médianes"
-                     + (f", pire cas {fr(max(worst))} ms" if worst else "") + "), figure comprise.")
+            text += (f" Chaque contrôle interactif répond en {fr(max(meds))} ms au plus (médiane par contrôle"
+                     + (f", pire cas {fr(max(worst))} ms" if worst else "") + f", figure comprise ; mesure du {wdate}).")
     text += (f" Mesures : `make bench`, {meta.get('Date', '?').split(' (')[0]}, {meta.get('Machine', '?')} ; "
              "détails notebook par notebook (cellules les plus lentes) et contrôle par contrôle : "
              "[benchmarks/RESULTS.md](benchmarks/RESULTS.md).")

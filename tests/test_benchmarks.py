@@ -24,8 +24,11 @@ def test_share_of_cpu_taken_by_other_programs():
     before, after = (100.0, 1.0, 0.0), (112.0, 5.0, 10.0)
     assert run_all.others_share(before, after) == pytest.approx(8 / 20 if run_all.os.cpu_count() == 2
                                                                else 8 / (10 * run_all.os.cpu_count()))
-    assert run_all.others_share(None, after) == 0.0
-    assert run_all.is_busy((0.1, 0.5)) and run_all.is_busy((99.0, 0.0)) and not run_all.is_busy((0.1, 0.05))
+    assert run_all.others_share(None, after) is None
+    assert run_all.is_busy((0.1, 0.5)) and not run_all.is_busy((0.1, 0.05))
+    # la charge de départ (qui compte le module précédent) ne décide que sans /proc/stat
+    assert not run_all.is_busy((1.5, 0.0)) and run_all.is_busy((99.0, None))
+    assert not run_all.is_busy((0.2, None))
 
 
 def _fake_benchmarks(tmp_path, monkeypatch, busy: bool):
@@ -36,8 +39,9 @@ def _fake_benchmarks(tmp_path, monkeypatch, busy: bool):
                             "__doc__": "Faux."})
     monkeypatch.setattr(run_all.importlib, "import_module", lambda name: module)
     monkeypatch.setattr(run_all, "machine", lambda: "machine de test")
-    monkeypatch.setattr(run_all, "load", lambda: 5.0 if busy else 0.0)
+    monkeypatch.setattr(run_all, "load", lambda: 0.0)
     monkeypatch.setattr(run_all, "cpu_snapshot", lambda: None)
+    monkeypatch.setattr(run_all, "others_share", lambda before, after: 0.6 if busy else 0.0)
 
 
 def test_a_busy_machine_does_not_overwrite_the_results(tmp_path, monkeypatch, capsys):
