@@ -289,3 +289,16 @@ def check_other_masks(model: torch.nn.Module, masks: Mapping[str, torch.Tensor])
             )
         out[n] = (module, pname)
     return out
+
+
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Des graines pour une expérience répétée : au moins 2 entiers distincts ; renvoie un tuple d'``int``."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise TypeError(f"seeds doit être une suite d'entiers, par exemple (0, 1, 2) ; reçu {seeds!r}.")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds
+    ):
+        raise ValueError(
+            f"seeds doit contenir au moins 2 entiers distincts (un écart type en demande 2) ; reçu {seeds!r}."
+        )
+    return tuple(int(s) for s in seeds)

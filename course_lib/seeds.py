@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from ._validation import check_seeds
 from .fr import md_table, num, pct, pm
 
 
@@ -123,18 +124,6 @@ class SeedResults(Mapping):
         return f"SeedResults({', '.join(f'{k}: {v}' for k, v in self._stats.items())})"
 
 
-def _check_seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
-        raise TypeError(f"seeds doit être une suite d'entiers, par exemple (0, 1, 2) ; reçu {seeds!r}.")
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds
-    ):
-        raise ValueError(
-            f"seeds doit contenir au moins 2 entiers distincts (un écart type en demande 2) ; reçu {seeds!r}."
-        )
-    return tuple(int(s) for s in seeds)
-
-
 def _as_float(v, seed: int, key: str | None) -> float:
     where = f" (clé {key!r})" if key is not None else ""
     if hasattr(v, "numel") and hasattr(v, "item") and v.numel() == 1:
@@ -160,7 +149,7 @@ def over_seeds(run: Callable[[int], float | Mapping[str, float]], seeds: Sequenc
     """
     if not callable(run):
         raise TypeError(f"run doit être une fonction run(seed) ; reçu {run!r}.")
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     outs = [run(s) for s in tqdm(seeds, desc=desc, disable=not progress, leave=False)]
     if not isinstance(outs[0], Mapping):
         return SeedStats(tuple(_as_float(v, s, None) for v, s in zip(outs, seeds, strict=True)), seeds, percent)

@@ -32,6 +32,7 @@ from .._validation import (
     check_model,
     check_positive_int,
     check_real,
+    check_seeds,
 )
 from ..cache import cache_key, cached
 from ..chapter import chapter_adaptive_rule
@@ -39,7 +40,7 @@ from ..evidence import Statement, compare, say
 from ..masks import create_masks, get_masks, is_pruned, prunable_modules
 from ..scheduling import AdaptivePruningScheduler, PruningScheduler, RegrowthPruning, polish_pruning
 from ..scheduling.polishing import pruned_position_stats
-from ..seeds import SeedResults, _check_seeds, over_seeds
+from ..seeds import SeedResults, over_seeds
 from ..training import (
     EpochTrainer,
     evaluate,
@@ -181,7 +182,7 @@ def polishing_accuracies(data, seeds, sparsity: float = 0.9, n_epochs: int = 4, 
     Returns:
         ``SeedResults`` avec ``"masques tenus"`` et ``"naïf"`` (précisions de validation), appariés par graine.
     """
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     sparsity = check_fraction(sparsity, "sparsity")
     n_epochs = check_positive_int(n_epochs, "n_epochs")
     lr = check_real(lr, "lr", low=0, low_open=True)
