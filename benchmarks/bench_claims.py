@@ -49,6 +49,9 @@ def verdicts(run) -> dict[str, str]:
             continue
         failed = any(o.get("output_type") == "error" for o in c.get("outputs", []))
         found = VERDICT.findall(cell_text(c))
+        if not failed and len(found) == len(ids) > 1:   # une phrase par résultat, dans l'ordre des ID
+            out.update(zip(ids, found, strict=True))
+            continue
         value = "ÉCHEC" if failed else " / ".join(found) if found else "ok"
         for cid in ids:
             out[cid] = value

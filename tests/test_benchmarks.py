@@ -95,5 +95,9 @@ def test_seed_shift_and_verdict_reading():
             {"output_type": "display_data", "data": {"text/markdown": "A.\n\n<small>mesure : écart, verdict : pas net</small>"}}]},
         {"cell_type": "code", "metadata": {"claims": ["b"]}, "outputs": []},
         {"cell_type": "code", "metadata": {"claims": ["c"]}, "outputs": [{"output_type": "error", "ename": "E"}]},
+        {"cell_type": "code", "metadata": {"claims": ["d", "e"]}, "outputs": [
+            {"output_type": "display_data", "data": {"text/markdown": "<small>x : verdict : net</small>"}},
+            {"output_type": "display_data", "data": {"text/markdown": "<small>y : verdict : inversé</small>"}}]},
     ]}
-    assert verdicts(Run(ROOT, 0.0, 0.0, 0, executed)) == {"a": "pas net", "b": "ok", "c": "ÉCHEC"}
+    assert verdicts(Run(ROOT, 0.0, 0.0, 0, executed)) == {"a": "pas net", "b": "ok", "c": "ÉCHEC", "d": "net",
+                                                          "e": "inversé"}
