@@ -44,13 +44,21 @@ def all_notebooks() -> list[Path]:
 
 @dataclass
 class Run:
-    """Une exécution : durée totale (noyau compris), mémoire de pointe, notebook exécuté."""
+    """Une exécution : durée totale (noyau compris), mémoire, notebook exécuté.
+
+    Deux mesures de mémoire : ``kernel_peak_mb``, la pointe du noyau pendant le notebook
+    (``VmHWM`` lu par une dernière cellule ajoutée à la copie), et ``rss_mb``, le ``ru_maxrss``
+    du processus, arrêt compris. L'arrêt normal d'un interpréteur qui a importé torch
+    (destructeurs des bibliothèques, démontage des modules) ajoute ~125 Mo de pages qu'aucune
+    cellule n'a demandées : ``python -c "import torch"`` culmine à 642 Mo, le même suivi
+    de ``os._exit(0)`` à 517 Mo, égal à sa pointe vivante."""
 
     path: Path
     wall: float
     rss_mb: float
     returncode: int
     nb: dict
+    kernel_peak_mb: float | None = None
 
     def errors(self) -> list[str]:
         """Les erreurs des cellules (nom de l'exception : message), dans l'ordre."""
@@ -78,6 +86,38 @@ def _parse(stamp: str) -> dt.datetime:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+PEAK_MARK = "course-bench-vmhwm-kb"
+_PEAK_CELL = ("print('" + PEAK_MARK + "', next(int(ln.split()[1]) for ln in open('/proc/self/status') "
+              "if ln.startswith('VmHWM')))")
+
+
+def _with_peak_cell(nb: dict) -> dict:
+    cell = {"cell_type": "code", "execution_count": None, "id": "course-bench-peak",
+            "metadata": {}, "outputs": [], "source": _PEAK_CELL}
+    return {**nb, "cells": [*nb["cells"], cell]}
+
+
+def _read_peak(executed: dict) -> float | None:
+    """Pointe du noyau (Mo) lue dans la sortie de la cellule ajoutée ; ``None`` si elle manque
+    (notebook interrompu, système sans ``/proc``)."""
+    cells = executed.get("cells", [])
+    if not cells or cells[-1].get("id") != "course-bench-peak":
+        return None
+    for o in cells[-1].get("outputs", []):
+        text = o.get("text", "")
+        text = "".join(text) if isinstance(text, list) else text
+        if PEAK_MARK in text:
+            return int(text.split()[-1]) / 1024
+    return None
+
+
+def _without_peak_cell(executed: dict) -> dict:
+    cells = executed.get("cells", [])
+    if cells and cells[-1].get("id") == "course-bench-peak":
+        return {**executed, "cells": cells[:-1]}
+    return executed
+
+
 def execute(path: Path, env: dict[str, str] | None = None, cpus: str | None = None,
             patch=None) -> Run:
     """Exécute ``path`` (copie, sorties jamais écrites dans le dépôt) et renvoie un ``Run``.
@@ -90,6 +130,7 @@ def execute(path: Path, env: dict[str, str] | None = None, cpus: str | None = No
         nb = json.loads(path.read_text(encoding="utf-8"))
         if patch is not None:
             nb = patch(nb)
+        nb = _with_peak_cell(nb)
         src.write_text(json.dumps(nb), encoding="utf-8")
         # les liens relatifs et fichiers voisins : exécuter depuis le dossier du notebook
         out = Path(tmp) / "executed.ipynb"
@@ -100,7 +141,8 @@ def execute(path: Path, env: dict[str, str] | None = None, cpus: str | None = No
                              env={**os.environ, **(env or {})})
         wall, rss_kb, rc = res.stdout.split()[-3:]
         executed = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
-        return Run(path, float(wall), int(rss_kb) / 1024, int(rc), executed)
+        return Run(path, float(wall), int(rss_kb) / 1024, int(rc), _without_peak_cell(executed),
+                   _read_peak(executed))
 
 
 SEEDS_LINE = re.compile(r"^(\s*SEEDS\s*=\s*)(.+?)\s*(#.*)?$", re.M)

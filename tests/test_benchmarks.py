@@ -101,3 +101,31 @@ def test_seed_shift_and_verdict_reading():
     ]}
     assert verdicts(Run(ROOT, 0.0, 0.0, 0, executed)) == {"a": "pas net", "b": "ok", "c": "ÉCHEC", "d": "net",
                                                           "e": "inversé"}
+
+
+def test_kernel_peak_is_read_from_the_added_cell_and_judged():
+    from benchmarks._notebooks import _PEAK_CELL, _read_peak, _with_peak_cell, _without_peak_cell
+    from benchmarks.bench_notebooks import memory_row
+
+    nb = {"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []}]}
+    added = _with_peak_cell(nb)
+    assert len(added["cells"]) == 2 and len(nb["cells"]) == 1  # la copie seule change
+    ns = {}
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(_PEAK_CELL, ns)  # la cellule tourne vraiment et imprime la pointe de ce processus
+    peak_cell = added["cells"][-1]
+    executed = {"cells": [nb["cells"][0], {**peak_cell, "outputs": [{"output_type": "stream", "text": buf.getvalue()}]}]}
+    peak = _read_peak(executed)
+    assert peak is not None and peak > 1
+    assert _without_peak_cell(executed)["cells"] == nb["cells"]
+    assert _read_peak({"cells": nb["cells"]}) is None  # cellule absente : pas de chiffre inventé
+    fake = {"cells": [{**peak_cell, "outputs": [{"output_type": "stream", "text": "course-bench-vmhwm-kb 1153434\n"}]}]}
+    over = Run(ROOT, 1.0, 900.0, 0, {}, _read_peak(fake))
+    under = Run(ROOT, 1.0, 1100.0, 0, {}, 800.0)
+    assert "NON atteint" in memory_row("x", [under, over], "torch")["detail"]
+    row = memory_row("x", [under], "torch")
+    assert row["value"] == 800 and "objectif ≤ 1 024 Mo : atteint" in row["detail"] and "1100 Mo" in row["detail"]
+    assert memory_row("x", [Run(ROOT, 1.0, 900.0, 1, {}, None)], "torch")["value"] == "non mesurée"
