@@ -10,7 +10,7 @@ PORT ?= 8888
 # Dans un conteneur (root), Jupyter refuse de démarrer sans --allow-root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test lint unit notebooks notebooks-settings check bench venv venv-dev exercises clean
+.PHONY: lab git-filter test lint unit notebooks notebooks-settings check bench venv venv-dev exercises clean
 
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh
@@ -19,11 +19,33 @@ venv-dev:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh dev
 
 ## make lab : crée .venv, installe le cours, ouvre JupyterLab sur le premier notebook.
-# jupyter_config/ (JUPYTER_CONFIG_PATH) coupe l'interface de nbgrader (extensions serveur et
+# jupyter_config/ (JUPYTER_CONFIG_PATH) met JupyterLab en français (labconfig/
+# default_setting_overrides.json) et coupe l'interface de nbgrader (extensions serveur et
 # JupyterLab) que `make test` installe dans le même .venv : les élèves ne la voient pas.
-lab: venv
-	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
-	$(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) $(LAB_ARGS) $(FIRST_NOTEBOOK)
+# Quelle que soit l'adresse ouverte, le cours s'ouvre sur le notebook 00, dans un espace de travail
+# à lui (WORKSPACES_DIR, ignoré par git : jamais celui qu'un autre JupyterLab a laissé dans
+# ~/.jupyter) : l'adresse affichée et celle du navigateur ouvert d'office (default_url, espace
+# nommé WORKSPACE), la racine du serveur (redirigée vers default_url) et /lab (espace par défaut du
+# cours, amorcé depuis jupyter_config/workspace.json avec le notebook 00 ouvert).
+WORKSPACE := elagage-8-5
+WORKSPACES_DIR ?= $(CURDIR)/.jupyter/lab/workspaces
+LAB_ENV = JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	JUPYTERLAB_WORKSPACES_DIR="$(WORKSPACES_DIR)"
+LAB_ROOT := $(dir $(FIRST_NOTEBOOK))
+LAB_URL := /lab/workspaces/$(WORKSPACE)/tree/$(notdir $(FIRST_NOTEBOOK))
+lab: venv git-filter
+	@ls "$(WORKSPACES_DIR)"/default-*.jupyterlab-workspace >/dev/null 2>&1 || \
+	$(LAB_ENV) $(BIN)/jupyter lab workspaces import --log-level=WARN jupyter_config/workspace.json
+	$(LAB_ENV) $(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) --ServerApp.root_dir=$(LAB_ROOT) \
+	--LabApp.workspaces_dir="$(WORKSPACES_DIR)" --LabApp.default_url=$(LAB_URL) $(LAB_ARGS)
+
+# Le filtre git nbstripout (.gitattributes, commité) : un notebook que l'élève exécute garde ses
+# sorties dans son fichier, mais git le voit tel qu'il est commité (sans sorties), donc `git pull`
+# met le cours à jour sans « local changes would be overwritten ». Réglage local au dépôt
+# (.git/config), hors d'un dépôt git rien n'est fait.
+git-filter:
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    $(BIN)/python -m nbstripout --install --attributes .gitattributes; fi
 
 ## make test : tout — lint, puis en une seule passe pytest les tests (unitaires, hygiène, notation,
 ## navigateur) et nbval sur chaque notebook, puis les notebooks sous deux autres réglages de calcul.
@@ -74,6 +96,26 @@ bench: venv-dev
 ## make exercises : régénère les notebooks élèves depuis solutions/
 exercises: venv-dev
 	$(BIN)/course-build-exercises
+
+## make site : le site statique du cours exécuté ($(SITE_OUT)/_build/html/index.html), construit hors
+## ligne par Jupyter Book 1 (configuration et raisons du choix : site/_config.yml), puis vérifié :
+## liens internes, ancres, images, aucune ressource d'un autre hôte, aucun corrigé (site/check_site.py).
+## Chaque notebook est exécuté une fois (--all : rien de périmé n'est repris d'une construction
+## précédente) ; les expériences partagées entre notebooks sont rangées dans $(SITE_OUT)/course-lib-cache
+## et relues d'une construction à l'autre tant que le code de course_lib n'a pas changé.
+## make site-test : ouvre deux pages du site construit dans Chromium (tests/test_site.py).
+.PHONY: site site-test
+SITE_OUT ?= build/site
+SITE_TOC ?= site/_toc.yml
+site: venv-dev
+	COURSE_LIB_CACHE="$${COURSE_LIB_CACHE:-$(CURDIR)/$(SITE_OUT)/course-lib-cache}" \
+	$(BIN)/jupyter-book build . --all --config site/_config.yml --toc $(SITE_TOC) --path-output $(SITE_OUT) \
+	    --warningiserror --keep-going
+	$(BIN)/python site/check_site.py $(SITE_OUT)/_build/html
+
+site-test: venv-dev
+	COURSE_SITE_HTML="$(CURDIR)/$(SITE_OUT)/_build/html" COURSE_SITE_REQUIRED=1 OMP_NUM_THREADS=1 \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_site.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

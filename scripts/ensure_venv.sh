@@ -2,6 +2,10 @@
 # Crée (ou met à jour) .venv et y installe le paquet avec les extras demandés.
 # Usage : scripts/ensure_venv.sh [EXTRAS]   ex. : scripts/ensure_venv.sh dev,instructor
 # Une seconde exécution ne réinstalle rien si pyproject.toml et les extras n'ont pas changé.
+# TORCH_CPU=1 (make lab TORCH_CPU=1) : PyTorch sans CUDA, pris sur l'index CPU de PyTorch aux
+# versions que plafonne pyproject.toml (tests/test_makefile.py vérifie qu'elles coïncident) ;
+# pip garde ensuite ce PyTorch (2.14.1+cpu satisfait torch<=2.14.1) et n'installe aucune
+# bibliothèque CUDA (~4 Go de moins sur le disque).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -29,6 +33,19 @@ if [ ! -x "$VENV/bin/python" ]; then
     echo ">> Création de l'environnement virtuel $VENV"
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
+fi
+
+TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
+TORCH_CPU_PINS=("torch==2.14.1+cpu" "torchvision==0.29.1+cpu")
+if [ "${TORCH_CPU:-0}" = 1 ]; then
+    installed="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null || true)"
+    if [ "$installed" != "${TORCH_CPU_PINS[0]#torch==}" ]; then
+        echo ">> PyTorch CPU (${TORCH_CPU_PINS[*]}) depuis $TORCH_CPU_INDEX"
+        "$VENV/bin/python" -m pip install --quiet "${TORCH_CPU_PINS[@]}" --index-url "$TORCH_CPU_INDEX"
+        # les bibliothèques CUDA d'un PyTorch installé avant ne servent plus à rien
+        cuda="$("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null | sed -n 's/^\(nvidia-[^=]*\|triton\)==.*/\1/p')"
+        if [ -n "$cuda" ]; then "$VENV/bin/python" -m pip uninstall --quiet -y $cuda; fi
+    fi
 fi
 
 # Empreinte des dépendances : pyproject.toml + extras demandés.

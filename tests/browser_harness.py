@@ -58,7 +58,7 @@ SECTIONS = [p.name for p in section_notebooks()]
 EXERCISES = sorted(p.name for p in (ROOT / "notebooks" / "exercices").glob("*.ipynb"))
 WIDTHS = (1280, 900)      # écran de portable, puis fenêtre étroite (JupyterLab à moitié d'écran)
 HEIGHT = 800
-NEWS_TEXT = ("official Jupyter news", "get notified about")
+NEWS_TEXT = ("official Jupyter news", "get notified about", "nouvelles officielles de Jupyter")
 RUN_TIMEOUT_S = 420       # un notebook met au plus ~60 s ; large marge sur une machine chargée
 CHANGE_TIMEOUT_S = 45     # un rappel répond en < 0,5 s ; marge pour un noyau occupé
 LAB_SETTINGS = {
@@ -313,8 +313,10 @@ def _run_all(page, lab: Lab, rel: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{rel} : le noyau n'a pas démarré ({lab.kernel_state(rel)})")
         time.sleep(0.3)
-    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-item:visible .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # JupyterLab est en français (jupyter_config/) : le menu s'appelle « Exécution » (ou « Run » si le
+    # pack de langue manque) ; l'entrée est choisie par sa commande, pas par son libellé.
+    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(r"^(Run|Ex[ée]cution|Ex[ée]cuter)$")).click()
+    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]:visible').first.click()
 
 
 def _wait_finished(page, lab: Lab, rel: str, timeout: float) -> list[dict]:

@@ -28,6 +28,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 from conftest import ROOT, stop_process_group
@@ -40,8 +41,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make est nécessaire")
-TOP_LEVEL = {"jupyter_config", ".gitignore", "Makefile", "README.md", "course_lib", "environment.yml", "notebooks",
-             "postBuild", "pyproject.toml", "scripts"}
+TOP_LEVEL = {"jupyter_config", ".gitignore", ".gitattributes", "LICENSE", "Makefile", "README.md", "course_lib",
+             "environment.yml", "notebooks", "postBuild", "pyproject.toml", "scripts"}
 
 
 @pytest.fixture(scope="module")
@@ -73,15 +74,98 @@ def test_release_is_a_student_repository(release):
         assert not [p for p, data in _files(release).items() if marker.encode() in data], marker
 
 
-def test_copied_files_are_the_repository_files(release):
-    """Notebooks, bibliothèque, environment.yml et postBuild : identiques à ceux du dépôt."""
+def _committed(path: str, root: Path = ROOT, commit: str = "HEAD") -> bytes:
+    return subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True,
+                          check=True).stdout
+
+
+def test_copied_files_are_the_committed_files(release):
+    """Notebooks, bibliothèque, environment.yml et postBuild : ceux du dernier commit, octet pour octet."""
     copied = {p: data for p, data in _files(release).items()
               if p not in ("README.md", "Makefile", "pyproject.toml")}
-    assert copied and all((ROOT / p).read_bytes() == data for p, data in copied.items())
-    notebooks = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "notebooks").rglob("*.ipynb")
-                       if ".ipynb_checkpoints" not in p.parts)
-    assert sorted(p for p in copied if p.endswith(".ipynb")) == notebooks
+    assert copied and all(_committed(p) == data for p, data in copied.items())
+    tracked = subprocess.run(["git", "ls-tree", "-r", "--name-only", "HEAD", "notebooks"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(p for p in copied if p.endswith(".ipynb")) == sorted(p for p in tracked if p.endswith(".ipynb"))
     assert os.access(release / "postBuild", os.X_OK)
+
+
+# --- La copie part d'un commit : ni sorties, ni modifications non commitées ----------------------
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org"}
+
+
+def _git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **GIT_ENV})
+    assert proc.returncode == 0, (args, proc.stderr)
+    return proc.stdout
+
+
+def _with_outputs(path: Path) -> None:
+    """Ce que fait JupyterLab en sauvegardant un notebook exécuté : sorties et numéros d'exécution."""
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for n, cell in enumerate(code, 1):
+        cell.execution_count = n
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"sortie {n}\n")]
+    nbformat.write(nb, path)
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    """Un clone du dépôt (son dernier commit), que les tests peuvent modifier."""
+    path = tmp_path_factory.mktemp("clone") / "cours"
+    _git(ROOT, "clone", "--quiet", "--no-hardlinks", str(ROOT), str(path))
+    return path
+
+
+def test_copy_ignores_the_working_tree(clone, tmp_path, monkeypatch):
+    """Un notebook exécuté (sorties sauvegardées, non commitées) est copié tel qu'il est commité."""
+    monkeypatch.setattr(student_copy, "build", lambda *a, **k: [])
+    nb = clone / "notebooks" / "00_introduction.ipynb"
+    _with_outputs(nb)
+    (clone / "notebooks" / "brouillon.ipynb").write_text(nb.read_text(encoding="utf-8"), encoding="utf-8")
+    student_copy.make_student_copy(tmp_path / "copie", root=clone)
+    copied = tmp_path / "copie" / "notebooks" / "00_introduction.ipynb"
+    assert copied.read_bytes() == _committed("notebooks/00_introduction.ipynb", clone)
+    assert student_copy.notebook_outputs(copied) == [] and student_copy.notebook_outputs(nb)
+    assert not (tmp_path / "copie" / "notebooks" / "brouillon.ipynb").exists()
+
+
+def test_copy_refuses_a_committed_notebook_with_outputs(clone, tmp_path, monkeypatch):
+    monkeypatch.setattr(student_copy, "build", lambda *a, **k: [])
+    nb = clone / "notebooks" / "01_magnitude.ipynb"
+    _with_outputs(nb)
+    _git(clone, "commit", "--quiet", "-m", "notebook exécuté", "--", "notebooks/01_magnitude.ipynb")
+    with pytest.raises(RuntimeError) as info:
+        student_copy.make_student_copy(tmp_path / "copie", root=clone)
+    msg = str(info.value)
+    assert "notebooks/01_magnitude.ipynb : sorties enregistrées (cellules" in msg and "nbstripout" in msg, msg
+    assert not (tmp_path / "copie").exists()
+    # le commit d'avant, sans sorties, se copie toujours
+    student_copy.make_student_copy(tmp_path / "avant", root=clone, commit="HEAD~1")
+    assert (tmp_path / "avant" / "notebooks" / "01_magnitude.ipynb").is_file()
+
+
+def test_copy_outside_a_git_repository_says_so(tmp_path):
+    (tmp_path / "cours").mkdir()
+    with pytest.raises(RuntimeError, match="part d'un commit"):
+        student_copy.make_student_copy(tmp_path / "copie", root=tmp_path / "cours")
+
+
+def test_without_nbgrader_the_command_answers_in_french(tmp_path):
+    """Dans l'environnement élève (sans nbgrader), un message en français, pas une trace d'import."""
+    code = ("import sys\nsys.modules['nbgrader'] = None\n"
+            "from course_lib.grading.student_copy import main\n"
+            f"raise SystemExit(main([{str(tmp_path / 'copie')!r}]))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "ModuleNotFoundError" not in proc.stderr, proc.stderr
+    assert "nbgrader" in proc.stderr and "[instructor]" in proc.stderr and "Installez" in proc.stderr
+    assert not (tmp_path / "copie").exists()
 
 
 def test_release_sections_are_taken_from_the_main_readme(release):
@@ -180,10 +264,11 @@ def test_release_problems_catches_each_leak(release, tmp_path):
     (bad / "course_lib" / "outil.py").write_text("def f():\n    ### BEGIN SOLUTION\n    return 1\n")
     readme = bad / "README.md"
     readme.write_text(readme.read_text() + "\n## Enseignants\n\nVoir [ici](solutions/ex.ipynb).\n")
+    _with_outputs(bad / "notebooks" / "02_gradient.ipynb")
     problems = "\n".join(student_copy.release_problems(bad))
     for expected in ("course_lib/grading ne doit pas", "outil.py : ### BEGIN SOLUTION",
                      "section « Enseignants »", "lien mort « solutions/ex.ipynb »",
-                     "mentionne « solutions/ »"):
+                     "mentionne « solutions/ »", "notebooks/02_gradient.ipynb : sorties enregistrées"):
         assert expected in problems, (expected, problems)
 
 

@@ -11,6 +11,9 @@ La copie est un dépôt à part entière, pas un extrait de celui des enseignant
   (mêmes dépendances, un extra ``test`` = pytest + nbval, aucun point d'entrée).
 
 Jamais copiés : ``solutions/``, ``tests/``, ``benchmarks/``, ``.ci/``, les dossiers de travail.
+La copie part d'un commit (``HEAD`` par défaut, extrait par ``git archive``), jamais du dossier
+de travail : un notebook exécuté et sauvegardé (sorties comprises) ou une modification non
+commitée n'y entrent pas. Un notebook commité avec des sorties fait refuser la copie.
 Avant la copie, les notebooks élèves sont régénérés depuis ``solutions/`` et comparés : une
 copie n'est jamais faite à partir de notebooks périmés. La copie est construite dans un dossier
 temporaire voisin, vérifiée (:func:`release_problems` : aucun marqueur de solution ni de test
@@ -21,12 +24,14 @@ rien n'a changé. Deux constructions depuis le même dépôt donnent les mêmes 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -41,7 +46,8 @@ from .generate import build
 TEMPLATES = "release"  # dossier des modèles (README.md, Makefile), relatif au dépôt
 # Ce que la copie reprend du dépôt (un dossier finit par « / »), et ce qu'elle en retire.
 COPIED = ("course_lib/", "notebooks/", "environment.yml", "postBuild", "scripts/ensure_venv.sh",
-          ".gitignore", "jupyter_config/labconfig/")
+          ".gitignore", ".gitattributes", "LICENSE", "jupyter_config/labconfig/",
+          "jupyter_config/workspace.json")
 LEFT_OUT = ("course_lib/grading/",)
 EXCLUDED_ANY = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
 # Ce qu'une copie ne doit jamais contenir.
@@ -55,11 +61,65 @@ DEPOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 DEFAULT_DEPOT = "course-pruning/chapitre-8-5-eleves"
 STUDENT_EXTRA = ("pytest", "nbval")  # l'extra « test » de la copie, bornes prises à l'extra dev
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+NBGRADER_MISSING = (
+    "course-student-copy a besoin de nbgrader (il régénère les exercices élèves pour vérifier "
+    "qu'ils sont à jour), un outil enseignant absent de cet environnement (celui de `make lab` "
+    "est l'environnement élève). Installez les outils enseignant : "
+    "`.venv/bin/pip install -e '.[instructor]'` (ou `make venv-dev`), puis relancez.")
 
 
-def course_files(root: Path = ROOT) -> list[Path]:
-    """Les fichiers du dépôt que la copie reprend tels quels, relatifs à ``root``, triés."""
+class MissingTool(RuntimeError):
+    """Un outil enseignant (nbgrader) manque à l'environnement ; le message dit quoi installer."""
+
+
+def export_commit(root: Path, commit: str, dest: Path) -> Path:
+    """Extrait ``commit`` de ``root`` (``git archive``) dans ``dest`` : les fichiers commités, rien
+    du dossier de travail. Lève ``RuntimeError`` (en français) hors d'un dépôt git ou si le commit
+    n'existe pas."""
     try:
+        proc = subprocess.run(["git", "archive", "--format=tar", commit], cwd=root,
+                              capture_output=True, check=False)
+    except OSError as exc:
+        raise RuntimeError(f"git est introuvable ({exc}) : la copie élève part d'un commit.") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"Impossible d'extraire le commit {commit!r} de {root} (la copie élève part "
+                           f"d'un commit) : {proc.stderr.decode('utf-8', 'replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(dest, filter="data")
+        else:  # Python < 3.11.4
+            archive.extractall(dest)  # noqa: S202 (archive produite par git depuis le dépôt)
+    return dest
+
+
+def uncommitted(root: Path = ROOT) -> list[str]:
+    """Les fichiers que la copie reprendrait et que le dossier de travail modifie sans les avoir
+    commités (ils ne sont PAS dans la copie, qui part du commit)."""
+    paths = [c.rstrip("/") for c in COPIED] + ["README.md", "pyproject.toml", TEMPLATES]
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root,
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def notebook_outputs(path: Path) -> list[int]:
+    """Les cellules de code d'un notebook qui portent des sorties ou un numéro d'exécution."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (ValueError, AttributeError):
+        return []
+    return [i for i, c in enumerate(cells) if c.get("cell_type") == "code"
+            and (c.get("outputs") or c.get("execution_count") is not None)]
+
+
+def course_files(root: Path = ROOT, use_git: bool = True) -> list[Path]:
+    """Les fichiers du dépôt que la copie reprend tels quels, relatifs à ``root``, triés ; sans
+    ``use_git`` (un commit extrait), tous les fichiers de ``root``."""
+    try:
+        if not use_git:
+            raise OSError
         out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                              cwd=root, capture_output=True, check=True, text=True).stdout
         files = [Path(p) for p in out.split("\0") if p]
@@ -164,6 +224,10 @@ def release_problems(folder: str | Path) -> list[str]:
                 else path.read_text(encoding="utf-8", errors="ignore"))
         problems += [f"{path.relative_to(folder)} mentionne « {m.group(0)} »"
                      for m in FORBIDDEN_TEXT.finditer(text)]
+        if path.suffix == ".ipynb" and notebook_outputs(path):
+            cells = ", ".join(map(str, notebook_outputs(path)))
+            problems.append(f"{path.relative_to(folder)} : sorties enregistrées (cellules {cells}) ; "
+                            "la copie élève n'en livre jamais : videz-les (nbstripout) et commitez")
         if path.suffix in (".md", ".ipynb"):
             for link in LINK.findall(text):
                 rel = link.split("#")[0]
@@ -198,25 +262,41 @@ def _check_target(target, depot: str, root: Path) -> Path:
     return target
 
 
-def make_student_copy(target: str | Path, root: Path = ROOT, depot: str = DEFAULT_DEPOT) -> list[Path]:
+def make_student_copy(target: str | Path, root: Path = ROOT, depot: str = DEFAULT_DEPOT,
+                      commit: str = "HEAD") -> list[Path]:
     """Construit le dépôt des élèves dans ``target`` (vide ou absent). Renvoie ses fichiers, triés.
 
+    La copie part du commit ``commit`` de ``root`` (``git archive``), jamais du dossier de travail.
     ``depot`` (``PROPRIÉTAIRE/NOM`` sur GitHub) est là où la copie sera publiée : le badge Binder
     de son README y pointe. Lève ``ValueError`` / ``TypeError`` (destination) ou ``RuntimeError``
-    (notebooks élèves périmés, copie qui contiendrait des solutions) sans rien modifier.
+    (pas de dépôt git, notebooks élèves périmés, notebook avec sorties, copie qui contiendrait des
+    solutions) sans rien modifier ; ``MissingTool`` si nbgrader manque.
     """
     root = Path(root)
     target = _check_target(target, depot, root)
-    stale = build(root / SOLUTIONS_DIR.relative_to(ROOT), root / STUDENT_DIR.relative_to(ROOT), check=True)
+    with tempfile.TemporaryDirectory(prefix="course-student-copy-") as tmp:
+        source = export_commit(root, commit, Path(tmp) / "commit")
+        return _copy_from(source, target, depot)
+
+
+def _copy_from(root: Path, target: Path, depot: str) -> list[Path]:
+    """La copie, depuis ``root`` : un commit extrait par :func:`export_commit`."""
+    try:
+        stale = build(root / SOLUTIONS_DIR.relative_to(ROOT), root / STUDENT_DIR.relative_to(ROOT),
+                      check=True)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "nbgrader":
+            raise
+        raise MissingTool(NBGRADER_MISSING) from None
     if stale:
-        raise RuntimeError(f"Notebooks élèves périmés : {[str(p) for p in stale]}. "
-                           "Lancez `make exercises` d'abord.")
+        raise RuntimeError(f"Notebooks élèves périmés : {[str(p.relative_to(root)) for p in stale]}. "
+                           "Lancez `make exercises`, commitez, puis relancez.")
     generated = {"README.md": student_readme(root, depot), "pyproject.toml": student_pyproject(root),
                  "Makefile": (root / TEMPLATES / "Makefile").read_text(encoding="utf-8")}
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        for rel in course_files(root):
+        for rel in course_files(root, use_git=False):
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / rel, staging / rel)
         for name, text in generated.items():
@@ -239,15 +319,22 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Construit le dépôt des élèves : sans solutions, tests cachés "
                                             "ni outils de notation ; make lab, make test et Binder y marchent.")
     p.add_argument("target", help="dossier de destination (vide ou absent)")
+    p.add_argument("--commit", default="HEAD",
+                   help="commit du dépôt dont part la copie (défaut HEAD ; le dossier de travail, "
+                        "sorties des notebooks comprises, n'est jamais copié)")
     p.add_argument("--depot", default=DEFAULT_DEPOT,
                    help=f"dépôt GitHub PROPRIÉTAIRE/NOM où la copie sera publiée (badge Binder ; "
                         f"défaut {DEFAULT_DEPOT})")
     args = p.parse_args(argv)
     try:
-        files = make_student_copy(args.target, depot=args.depot)
+        files = make_student_copy(args.target, depot=args.depot, commit=args.commit)
     except (RuntimeError, ValueError, TypeError) as exc:
         print(f"course-student-copy : {exc}", file=sys.stderr)
         return 1
+    ignored = uncommitted() if args.commit == "HEAD" else []
+    if ignored:
+        print("Attention : la copie part du dernier commit ; ces modifications non commitées n'y "
+              "sont pas :\n  " + "\n  ".join(ignored), file=sys.stderr)
     print(f"{len(files)} fichiers écrits dans {args.target} (sans solutions, tests cachés ni notation).\n"
           f"Vérifiez : cd {args.target} && make test")
     return 0
