@@ -124,6 +124,25 @@ def compute_gradients(model: nn.Module, loss_fn, data_loader, n_batches: int | N
     return {n: t / seen for n, t in total.items()}
 
 
+def snip_saliency(model: nn.Module, loss_fn, batch) -> dict[str, torch.Tensor]:
+    """SNIP : sensibilité de connexion, sur **un** lot, à l'initialisation (Lee, Ajanthan & Torr, 2019,
+    *SNIP: Single-shot Network Pruning based on Connection Sensitivity*, ICLR).
+
+    On multiplie chaque poids par une porte c_j (c = 1) ; la sensibilité de la connexion j est
+    g_j = ∂L(c ⊙ w)/∂c_j = w_j · ∂L/∂w_j (éq. 5), normalisée : s_j = |g_j| / Σ_k |g_k| (éq. 6),
+    la somme portant sur **tous** les poids élagables (classement global). ``batch`` : un lot (x, y).
+    """
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2 or not all(
+            isinstance(t, torch.Tensor) for t in batch[:2]):
+        raise TypeError(f"batch doit être un lot (x, y) de deux tenseurs ; reçu {type(batch).__name__}.")
+    x, y = batch[0], batch[1]
+    grads = compute_gradients(model, loss_fn, [(x, y)])
+    weights = {n: m.weight.detach() for n, m in prunable_modules(_dense_copy(model)).items()}
+    scores = {n: gradient_criterion(weights[n], grads[n]) for n in weights}
+    total = sum(float(s.sum()) for s in scores.values())
+    return {n: s / total for n, s in scores.items()} if total > 0 else scores
+
+
 GRADIENT_SALIENCE_VARIANTS = ("per_example", "mean_gradient", "squared")
 
 
