@@ -7,6 +7,7 @@ Notebook 11 (``notebooks/11_elagage_structure.ipynb``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +73,22 @@ class Latency:
         return self.median / self.batch_size
 
 
+def _no_cuda_runtime(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("No CUDA runtime is found")
+
+
+def _drop_no_cuda_runtime_warning() -> None:
+    """Tait le seul avertissement « No CUDA runtime is found » de ``torch.utils.cpp_extension``.
+
+    ``torch.utils.benchmark`` importe ce module, qui cherche un CUDA à l'import et l'écrit dans la
+    sortie de la cellule quand un dossier CUDA existe sans carte graphique : hors sujet pour un
+    cours sur CPU. Les autres messages de ce journal passent.
+    """
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    if _no_cuda_runtime not in logger.filters:
+        logger.addFilter(_no_cuda_runtime)
+
+
 def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1, threads: int = 1,
                     min_run_time: float = 0.2, min_blocks: int = 7, warmup: int = 3, seed: int = 0) -> Latency:
     """Latence d'une passe avant (mode eval, sans gradient) sur une entrée aléatoire.
@@ -82,6 +99,7 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], batch_size: in
     fait des blocs de ~0,1 s : trop peu de blocs pour un IQR en 0,2 s.)
     ``threads`` : threads de calcul (1, ou ``torch.get_num_threads()`` pour le défaut).
     """
+    _drop_no_cuda_runtime_warning()
     from torch.utils import benchmark
 
     batch_size = check_positive_int(batch_size, "batch_size")

@@ -2,19 +2,70 @@
 
 Chaque fonction dessine sur un ``Axes`` fourni (``ax``) et le renvoie : les widgets
 composent leurs figures avec, les notebooks aussi. Aucune n'appelle ``plt.show()``.
+
+Importer ce module met les graduations de toutes les figures à la française (« 0,5 », pas
+« 0.5 ») : voir :func:`french_ticks`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib import scale as mscale
+from matplotlib import ticker
 
 from .fr import num, pct
 
 LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def decimal_comma(label: str) -> str:
+    """« 0.5 » → « 0,5 » dans un libellé de graduation (« {,} » en mathtext, sans espace après la virgule)."""
+    return label.replace(".", "{,}" if "$" in label else ",")
+
+
+class FrenchScalarFormatter(ticker.ScalarFormatter):
+    """Le formateur par défaut des axes linéaires de matplotlib, avec une virgule décimale.
+
+    ``axes.formatter.use_locale`` demanderait une locale française installée sur la machine de
+    l'élève ; ce formateur n'en a pas besoin. Le décalage (« 1e−5 », « +0,5 ») suit la même règle.
+    """
+
+    def __call__(self, x, pos=None):
+        return decimal_comma(super().__call__(x, pos))
+
+    def get_offset(self):
+        return decimal_comma(super().get_offset())
+
+    def format_data_short(self, value):
+        return decimal_comma(super().format_data_short(value))
+
+
+class _FrenchLinearScale(mscale.LinearScale):
+    """L'échelle « linear » de matplotlib, graduée par :class:`FrenchScalarFormatter`."""
+
+    def set_default_locators_and_formatters(self, axis):
+        super().set_default_locators_and_formatters(axis)
+        axis.set_major_formatter(FrenchScalarFormatter())
+
+
+def french_ticks() -> None:
+    """Graduations à la française pour tout axe linéaire créé ensuite (figures des notebooks comprises).
+
+    Remplace l'échelle « linear » du registre de matplotlib (``matplotlib.scale.register_scale``) par
+    la même échelle munie de :class:`FrenchScalarFormatter` : « 0,5 » au lieu de « 0.5 » sans rien
+    changer aux cellules qui tracent. Appelée à l'import de ce module ; idempotente.
+    """
+    with warnings.catch_warnings():  # matplotlib ≥ 3.11 : une échelle sans ``axis`` est le nouveau style ; celle-ci
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # hérite du constructeur de ``LinearScale``
+        mscale.register_scale(_FrenchLinearScale)
+
+
+french_ticks()
 
 
 def _np(t) -> np.ndarray:
@@ -24,6 +75,22 @@ def _np(t) -> np.ndarray:
 def short_name(name: str) -> str:
     """``"classifier.1.weight"`` → ``"classifier.1"`` (légendes plus courtes)."""
     return name[: -len(".weight")] if name.endswith(".weight") else name
+
+
+def layer_labels(weights: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """Le nom qu'un élève lit pour chaque couche : « convolution 1 », « couche cachée 1 », « couche de sortie ».
+
+    ``weights`` : ``{nom du poids: tenseur}`` dans l'ordre du réseau (``masks.get_weights``). Un poids
+    à 4 dimensions (ou 3) est une convolution ; à 2 dimensions, une couche linéaire, la dernière
+    étant la couche de sortie. Les noms internes (``"classifier.3.weight"``) restent dans le code.
+    """
+    names = list(weights)
+    convs = [n for n in names if _np(weights[n]).ndim > 2]
+    linears = [n for n in names if n not in convs]
+    out = {n: f"convolution {i}" for i, n in enumerate(convs, start=1)}
+    for i, n in enumerate(linears, start=1):
+        out[n] = "couche de sortie" if n == linears[-1] else f"couche cachée {i}"
+    return out
 
 
 def layer_mask_image(ax, weight, mask, title: str = ""):
@@ -50,27 +117,33 @@ def magnitude_histogram(ax, importance: Mapping[str, torch.Tensor],
     """Histogramme de log10 |w| par couche, avec le ou les seuils d'élagage (traits verticaux).
 
     ``thresholds`` : un nombre (seuil global) ou ``{couche: seuil}`` (un seuil par couche).
+    Légende : les noms de :func:`layer_labels`.
     """
+    labels = layer_labels(importance)
     logs = {n: np.log10(np.clip(_np(t).ravel(), 1e-8, None)) for n, t in importance.items()}
     lo = min(v.min() for v in logs.values())
     hi = max(v.max() for v in logs.values())
     edges = np.linspace(lo, hi, bins + 1)
     for i, (n, v) in enumerate(logs.items()):
         color = LAYER_COLORS[i % len(LAYER_COLORS)]
-        ax.hist(v, bins=edges, histtype="step", color=color, label=short_name(n), density=True)
+        ax.hist(v, bins=edges, histtype="step", color=color, label=labels[n], density=True)
         if isinstance(thresholds, Mapping) and thresholds.get(n) is not None:
             ax.axvline(np.log10(max(thresholds[n], 1e-8)), color=color, ls="--", lw=1)
     if thresholds is not None and not isinstance(thresholds, Mapping):
         ax.axvline(np.log10(max(float(thresholds), 1e-8)), color="k", ls="--", lw=1.5, label="seuil global")
-    ax.set_xlabel("log10 |w|")
+    ax.set_xlabel("log₁₀ |w|")
     ax.set_ylabel("densité")
     ax.legend(fontsize=7)
     return ax
 
 
-def layer_sparsity_bars(ax, layer_sparsity: Mapping[str, float], target: float | None = None):
-    """Barres : la sparsité atteinte dans chaque couche (et la cible, en pointillé)."""
-    names = [short_name(n) for n in layer_sparsity]
+def layer_sparsity_bars(ax, layer_sparsity: Mapping[str, float], target: float | None = None,
+                        labels: Mapping[str, str] | None = None):
+    """Barres : la sparsité atteinte dans chaque couche (et la cible, en pointillé).
+
+    ``labels`` : le nom affiché de chaque couche (:func:`layer_labels`) ; sans lui, le nom interne raccourci.
+    """
+    names = [labels[n] if labels else short_name(n) for n in layer_sparsity]
     values = [100 * float(v) for v in layer_sparsity.values()]
     colors = ["tab:red" if v >= 99.999 else LAYER_COLORS[i % len(LAYER_COLORS)] for i, v in enumerate(values)]
     ax.barh(names, values, color=colors)

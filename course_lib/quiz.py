@@ -41,8 +41,8 @@ def compounding_question(n_rounds: int = 3, per_round: float = 0.3) -> dict:
         "id": "compounding",
         "part": "scheduling",
         "notebook": "05_one_shot_iteratif_graduel",
-        "question": f"Chaque tour retire {p} des poids qui RESTENT. Après {n_rounds} tours, quelle part "
-                    "du réseau entier est élaguée ?",
+        "question": f"Chaque tour retire {p} des poids qui restent encore (pas {p} du réseau de départ). "
+                    f"Après {n_rounds} tours, quelle part du réseau entier est élaguée ?",
         "options": [
             {"text": pct(n_rounds * per_round), "correct": False,
              "why": f"{n_rounds} × {p} suppose que chaque tour compte en fraction du réseau entier ; "
@@ -60,8 +60,28 @@ def compounding_question(n_rounds: int = 3, per_round: float = 0.3) -> dict:
 
 
 def questions(n_rounds: int = 3, per_round: float = 0.3) -> list[dict]:
-    """Toutes les questions du quiz, dans l'ordre : critères, puis scheduling."""
-    return [*CRITERIA_QUESTIONS, compounding_question(n_rounds, per_round), *SCHEDULING_QUESTIONS]
+    """Toutes les questions du quiz, dans l'ordre : critères, puis scheduling, numérotées à partir de 1.
+
+    Chaque question reçoit son numéro (``number``) et sa bonne réponse est placée par
+    :func:`place_answer` : la place de la bonne réponse ne dit rien (l'ordre du fichier JSON n'y est
+    pour rien), et deux exécutions donnent le même quiz.
+    """
+    ordered = [*CRITERIA_QUESTIONS, compounding_question(n_rounds, per_round), *SCHEDULING_QUESTIONS]
+    return [dict(place_answer(q, i), number=i + 1) for i, q in enumerate(ordered)]
+
+
+def place_answer(question: dict, index: int) -> dict:
+    """Une copie de ``question`` dont la bonne réponse est en position ``index`` modulo le nombre d'options.
+
+    Les options fausses gardent leur ordre. Appelée avec l'indice de chaque question, elle répartit
+    les bonnes réponses sur toutes les positions, de façon déterministe (pas de hasard à l'exécution).
+    """
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ValueError(f"index doit être un entier >= 0 ; reçu {index!r}.")
+    right = correct_option(question)
+    wrong = [o for o in question["options"] if o is not right]
+    position = index % len(question["options"])
+    return {**question, "options": [*wrong[:position], right, *wrong[position:]]}
 
 
 def correct_option(question: dict) -> dict:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
 from conftest import ROOT
 
 BANNED_FILE = ROOT / "tests" / "student_text_banned.txt"
@@ -381,3 +382,48 @@ def test_quiz_text_is_french():
         for text in texts:
             problems += [f"quiz {q['id']} : {p}" for p in percent_problems(text) + identifier_problems(text)]
     assert not problems, "\n".join(problems)
+
+
+# --- les règles du texte rendu (tests/rendered_text.py), aussi sur le Markdown des notebooks ----
+# nbval n'exécute que les cellules de code : le Markdown, texte rendu tel quel, est lu ici.
+
+def test_notebook_markdown_follows_the_rendered_text_rules():
+    import rendered_text
+
+    found = []
+    for path in NOTEBOOKS:
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type == "markdown":
+                found += [f"{path.name}, cellule {i} : {p}" for p in rendered_text.problems(cell.source)]
+    assert not found, f"{len(found)} problème(s) :\n" + "\n".join(found)
+
+
+def test_markdown_rules_catch_a_bad_cell():
+    import rendered_text
+
+    assert len(rendered_text.problems("Précision après FT : 0.91 à 80 % de sparsity.")) == 4
+
+
+def test_quiz_answers_are_spread_over_positions_and_questions_numbered():
+    from collections import Counter
+
+    from course_lib.quiz import place_answer, questions
+
+    qs = questions()
+    assert [q["number"] for q in qs] == list(range(1, len(qs) + 1))
+    positions = Counter([o["correct"] for o in q["options"]].index(True) for q in qs)
+    assert max(positions.values()) <= (len(qs) + 1) // 2, positions  # aucune place ne tient plus de la moitié
+    assert len(positions) >= 3, positions
+    assert questions() == qs  # déterministe
+    q = qs[0]
+    assert [o["correct"] for o in place_answer(q, 2)["options"]].index(True) == 2
+    with pytest.raises(ValueError, match="index doit être un entier >= 0 ; reçu -1"):
+        place_answer(q, -1)
+
+
+def test_quiz_widget_titles_carry_the_number():
+    from course_lib.widgets import scheduling as W
+
+    demos = W.quiz()
+    assert demos[0].widget.children[1].value.startswith("<b>Question 1. ") or any(
+        getattr(c, "value", "").startswith("<b>Question 1. ") for c in demos[0].widget.children)

@@ -125,6 +125,7 @@ def mask_demo(model: nn.Module, data, layer: str = "classifier.3.weight",
         "aléatoire": random_scores(model, seed),
     }
     evaluator = MaskedEvaluator(model, data.val)
+    shown_name = plots.layer_labels(weights)[layer]
     method = widgets.ToggleButtons(options=["magnitude", "aléatoire"], value="magnitude", description="critère")
 
     def render(sparsity, method):
@@ -132,7 +133,7 @@ def mask_demo(model: nn.Module, data, layer: str = "classifier.3.weight",
         acc = evaluator.accuracy(masks)
         fig, ax = plt.subplots(figsize=(7, 2.6))
         plots.layer_mask_image(ax, weights[layer], masks[layer],
-                               f"{plots.short_name(layer)} : masque {method}, sparsité {_pct_label(sparsity)}, "
+                               f"{shown_name} : masque {method}, sparsité {_pct_label(sparsity)}, "
                                f"précision (validation) {pct(acc)}")
         return {"sparsity": sparsity, "method": method, "accuracy": acc,
                 "kept": int(masks[layer].sum()), "mask": masks[layer]}
@@ -152,6 +153,7 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
     chaque couche (en rouge : couche effondrée) et la précision de validation.
     """
     importance = {n: magnitude_criterion(w) for n, w in get_weights(model).items()}
+    labels = plots.layer_labels(importance)
     evaluator = MaskedEvaluator(model, data.val)
     scope = widgets.ToggleButtons(options=[("global", "global"), ("par couche", "layer")], value="global",
                                   description="portée")
@@ -163,8 +165,8 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
         thresholds = _thresholds(importance, masks, scope)
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [3, 2]})
         plots.magnitude_histogram(ax1, importance, thresholds)
-        plots.layer_sparsity_bars(ax2, layer_sparsity, target=sparsity)
-        names = ", ".join(plots.short_name(n) for n in collapsed)
+        plots.layer_sparsity_bars(ax2, layer_sparsity, target=sparsity, labels=labels)
+        names = ", ".join(labels[n] for n in collapsed)
         note = f" ; couche(s) vidée(s) : {names}" if collapsed else ""
         fig.suptitle(f"portée {SCOPE_LABELS[scope]}, sparsité {_pct_label(sparsity)} : "
                      f"précision (validation) {pct(acc)}{note}", fontsize=10)
@@ -287,7 +289,8 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
                 "selected_rho": rho[criterion], "scale_ratio": ratio}
 
     return _demo(slider, render, [criterion, estimator], names=["n_batches", "criterion", "estimator"],
-                title=f"Prédit contre réel : mettre à zéro un poids de {plots.short_name(name)}")
+                title=f"Prédit contre réel : mettre à zéro un poids de la "
+                      f"{plots.layer_labels(get_weights(dense))[name]}")
 
 
 # ----------------------------------------------------------------------------- 04 : APoZ
@@ -310,7 +313,9 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         raise ValueError("apoz_demo : aucune ReLU (module nn.ReLU) ne suit une couche élagable.")
     apoz = {"après": after, "avant": {r: before_raw[mapping[r]] for r in relus}}
     evaluator = MaskedEvaluator(model, data.test)
-    options = [(f"{r} (sortie de {mapping[r]}, {after[r].numel()} canaux)", r) for r in relus]
+    names = plots.layer_labels(get_weights(model))
+    shown = {r: names.get(f"{mapping[r]}.weight", mapping[r]) for r in relus}  # ReLU nommée par sa couche
+    options = [(f"{shown[r]} ({after[r].numel()} canaux)", r) for r in relus]
     if layer is not None and layer not in relus:
         raise ValueError(f"layer={layer!r} : choisissez une ReLU parmi {relus}.")
     layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="couche")
@@ -326,7 +331,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         acc = evaluator.accuracy(channel_masks(evaluator.model, mapping[layer], removed))
         fig, ax = plt.subplots(figsize=(7, 2.8))
         plots.apoz_bars(ax, values, removed,
-                        f"APoZ {where} la ReLU, {layer} : {len(removed)} canaux retirés, "
+                        f"APoZ {where} la ReLU, {shown[layer]} : {len(removed)} canaux retirés, "
                         f"précision (test) {pct(acc)}")
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}

@@ -224,7 +224,7 @@ def comparison_demo(model: nn.Module, data, sparsities: Sequence[float] = (0.5, 
                      ms=3, label=criterion_label(n))
         ax1.axvline(100 * sparsity, color="k", ls="--", lw=1)
         ax1.set_xlabel("sparsité (%)")
-        ax1.set_ylabel("précision (validation) après FT (%)")
+        ax1.set_ylabel("précision (validation)\naprès fine-tuning (%)")
         ax1.legend(fontsize=7)
         im = ax2.imshow(mat, vmin=0, vmax=1, cmap="viridis")
         labels = [criterion_label(n) for n in names]
@@ -284,7 +284,7 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         ax2.legend(fontsize=7)
 
         def where(point):
-            return "dans le budget" if point["ok"] else "HORS budget"
+            return "dans le budget" if point["ok"] else "hors budget"
 
         how = ("avec retour arrière, on garde le dernier tour dans le budget" if rollback else
                "sans retour arrière, on garde le dernier tour, dans le budget ou non")
@@ -328,7 +328,8 @@ def choice_question(question: dict) -> Demo:
             print(f"La bonne réponse : « {right['text']} ». {right['why']}")
         return {"choice": choice, "correct": chosen["correct"]}
 
-    return Demo(radio, render, names=["choice"], title=question["question"])
+    number = f"Question {question['number']}. " if "number" in question else ""
+    return Demo(radio, render, names=["choice"], title=number + question["question"])
 
 
 def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
@@ -337,13 +338,8 @@ def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
 
 
 def quiz_widget(demos: Sequence[Demo]) -> widgets.VBox:
-    """Les questions l'une sous l'autre, numérotées."""
-    boxes = []
-    for i, d in enumerate(demos, start=1):
-        title = d.widget.children[0]
-        title.value = title.value.replace("<b>", f"<b>{i}. ", 1)
-        boxes.append(d.widget)
-    return widgets.VBox(boxes)
+    """Les questions l'une sous l'autre (chacune porte déjà son numéro : ``course_lib.quiz.questions``)."""
+    return widgets.VBox([d.widget for d in demos])
 
 
 __all__ = [
