@@ -26,7 +26,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import ROOT
 
 BANNED_FILE = ROOT / "tests" / "student_text_banned.txt"

@@ -22,8 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 import rendered_text as R  # noqa: E402
-
 from conftest import ROOT  # noqa: E402
+
 from course_lib import plots  # noqa: E402
 from course_lib.fr import NNBSP, num, pct  # noqa: E402
 from course_lib.widgets import Demo  # noqa: E402
