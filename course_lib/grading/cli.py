@@ -4,7 +4,8 @@ Note un dossier de notebooks soumis (règle de nommage : ``course_lib.grading.su
 ``alice_8.5.2.ipynb``, ``alice/ex_8_5_2.ipynb`` ou le téléchargement d'un devoir Moodle). Écrit le
 CSV (colonnes ``student``, ``exercise``, ``file``, ``score``, ``max_score``, ``manual_points``
 (points de réponses rédigées à corriger à la main), ``status``, ``failed``, ``detail`` (ce qu'il
-faut vérifier à la main)), les totaux par élève (``<notes>_totaux.csv``) et un retour
+faut vérifier à la main)), les totaux par élève (``<notes>_totaux.csv``), les fichiers écartés
+avec leur raison (``<notes>_ecartes.csv``, aussi affichés) et un retour
 ``<élève>.md`` par élève dans ``--feedback`` (défaut : ``feedback/`` à côté du CSV). Le noyau de
 chaque élève tourne dans un bac à sable bubblewrap ; sans ``bwrap``, la commande refuse de noter
 sauf avec ``--sans-bac-a-sable``. Code de sortie 0 même si des élèves échouent ; 2 si les
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from .exercises import SOLUTIONS_DIR
 from .grader import Limits, grade_folder, totals_path
+from .reports import REJECTED, rejected_path
 from .sandbox import SandboxUnavailable, find_bwrap
 
 
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="espace d'adressage max. du noyau en Mo (RLIMIT_AS ; PyTorch en réserve ~3500)")
     p.add_argument("--processes", type=int, default=256,
                    help="processus et fils max. du noyau et de ses enfants (défaut 256)")
+    p.add_argument("--disk-mb", type=int, default=256,
+                   help="taille de /travail et de /tmp dans le bac à sable, en Mo (tmpfs, défaut 256)")
+    p.add_argument("--max-output-mb", type=int, default=64,
+                   help="sorties lues au plus par soumission, en Mo ; au-delà le noyau est arrêté "
+                        "(statut sortie_excessive ; défaut 64). 1 Mo gardé au plus par cellule")
     p.add_argument("--solutions", default=SOLUTIONS_DIR,
                    help="sources enseignant nbgrader (défaut : solutions/ du dépôt du cours, "
                         "cherché depuis le dossier courant)")
@@ -47,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(à réserver à des rendus de confiance)")
     p.add_argument("-q", "--quiet", action="store_true", help="pas de ligne par soumission")
     args = p.parse_args(argv)
-    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 256 or args.processes < 16:
-        p.error("--workers >= 1, --timeout > 0, --memory-mb >= 256 et --processes >= 16 sont requis")
+    if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 256 or args.processes < 16 \
+            or args.disk_mb < 1 or args.max_output_mb < 1:
+        p.error("--workers >= 1, --timeout > 0, --memory-mb >= 256, --processes >= 16, "
+                "--disk-mb >= 1 et --max-output-mb >= 1 sont requis")
     if not Path(args.submissions).is_dir():
         p.error(f"dossier de soumissions introuvable : {args.submissions}")
     if args.solutions is None:
@@ -62,12 +71,19 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxUnavailable as exc:
             p.error(str(exc))
     limits = Limits(args.timeout, args.total_timeout, args.memory_mb, args.processes,
-                    sandbox=not args.sans_bac_a_sable)
+                    sandbox=not args.sans_bac_a_sable, disk_mb=args.disk_mb,
+                    output_read_mb=args.max_output_mb)
     results = grade_folder(args.submissions, args.out, workers=args.workers, limits=limits,
                            solutions_dir=args.solutions, feedback_dir=args.feedback,
                            keep_dir=args.keep_executed, progress=not args.quiet, excel=args.excel)
     graded = [r for r in results if r.cells]
     review = [r for r in results if "a_verifier" in r.flags]
+    rejected = [r for r in results if set(r.flags) & set(REJECTED)]
+    if rejected:
+        print(f"{len(rejected)} fichier(s) écarté(s), non noté(s) (liste : "
+              f"{rejected_path(args.out)}) :", file=sys.stderr)
+        for r in rejected:
+            print(f"  - {r.submission.relpath} : {r.status} — {' '.join(r.notes)}", file=sys.stderr)
     print(f"{len(graded)} soumission(s) notée(s), {len(results) - len(graded)} écartée(s), "
           f"{len(review)} à vérifier à la main ; notes : {args.out} ; totaux : "
           f"{totals_path(args.out)}", file=sys.stderr)

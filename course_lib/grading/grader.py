@@ -8,15 +8,19 @@ Pour chaque soumission, dans un dossier temporaire qui lui est propre :
    exécution, les cellules de l'élève sont compilées (``erreur_syntaxe``), comparées au notebook
    distribué (``vide``) et analysées (``scan`` : ``a_verifier``) ;
 3. exécution par un processus à part (``worker``), le NOYAU seul dans un bac à sable ``bwrap``
-   (``sandbox``) : système en lecture seule, dossier de travail privé, pas de réseau, espace de
-   PID propre, limites de mémoire, de temps CPU et de processus ; délai par cellule (``nbclient``,
-   interruption du noyau), délai total (le parent tue le processus et le bac à sable) ;
+   (``sandbox``) : système en lecture seule, zone inscriptible de taille limitée, pas de réseau,
+   espace de PID propre, limites de mémoire, de temps CPU et de processus ; délai par cellule
+   (interruption, puis noyau tué s'il ne répond pas), délai total (le parent tue tout), sorties
+   plafonnées ;
 4. notation de chaque cellule de test avec ses points nbgrader (``nbgrader.utils.determine_grade`` :
-   0 si la cellule affiche une erreur ou écrit sur stderr) ET seulement si le test a confirmé sa
-   propre fin par son secret (``worker``, ``kernel_launcher``). Une cellule non exécutée vaut 0.
+   0 si la cellule affiche une erreur ou écrit sur stderr) ET seulement si le noyau a répondu
+   ``ok`` à la requête de ce test, une seule fois, et répond encore après (``worker``). Une
+   cellule non exécutée vaut 0.
 
-Le retour à l'élève commence par la première erreur de SES cellules (type, message, cellule et
-ligne), puis les tests ; il ne contient ni le texte des tests cachés ni les chemins de l'enseignant.
+Le retour à l'élève commence par la première erreur de SES cellules (type, message, cellule de
+code n° k comptée à partir de 1, ligne), puis les tests ; il ne contient ni le texte des tests
+cachés ni les chemins de l'enseignant, et aucun texte venu du code de l'élève (message d'une
+exception...) de plus de ``STUDENT_TEXT`` caractères.
 Les soumissions sont notées en parallèle (``workers`` processus à la fois).
 """
 
@@ -38,8 +42,10 @@ from .exercises import ROOT, SOLUTIONS_DIR, Exercise, find_exercises
 from .generate import make_student_notebook
 from .prepare import ROLE_ANSWER, ROLE_TEST, merge, read_submission, role
 from .reports import totals_path, write_csv  # noqa: F401  (noms publics historiques)
-from .scan import scan_cells, syntax_error
+from .scan import scan_cells, syntax_error, syntax_error_fr
 from .submissions import Submission, find_submissions, newest_first
+
+STUDENT_TEXT = 200  # caractères au plus d'un texte que le code de l'élève contrôle, dans un retour
 
 
 @dataclass
@@ -109,6 +115,9 @@ class Limits:
     memory_mb: int | None = 6144
     processes: int = 256                # tâches (processus et fils) du noyau et de ses enfants
     sandbox: bool = True
+    disk_mb: int = 256                  # taille de /travail et de /tmp dans le bac à sable (Mo)
+    output_kept_kb: int = 1024          # sorties gardées par cellule
+    output_read_mb: int = 64            # sorties lues pour tout le notebook (au-delà : noyau tué)
 
     @property
     def wall(self) -> float:
@@ -142,11 +151,12 @@ class Context:
                    _imported_modules(source))
 
     def scrub(self, text: str) -> str:
-        """Texte montrable à l'élève : chemins de l'enseignant et lignes des tests cachés retirés."""
+        """Texte montrable à l'élève : chemins de l'enseignant et lignes des tests cachés retirés
+        (aussi écrites à l'envers). Ne suffit pas contre un texte codé : d'où ``STUDENT_TEXT``."""
         for path in self.private_paths:
             text = text.replace(path, "…")
         for line in self.hidden_lines:
-            text = text.replace(line, "[test caché]")
+            text = text.replace(line, "[test caché]").replace(line[::-1], "[test caché]")
         return text
 
 
@@ -187,9 +197,19 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
         result.flag("cellules_verrouillees_modifiees")
         result.notes.append("Cellules verrouillées modifiées (remplacées par l'original pour la "
                             f"notation) : {', '.join(prepared.edited)}.")
-    if prepared.missing:
+    unmarked = [g for g in prepared.missing if g in prepared.unmarked]
+    deleted = [g for g in prepared.missing if g not in prepared.unmarked]
+    if unmarked:
+        result.flag("metadonnees_absentes")
+        result.notes.append(
+            f"Cellules de test présentes mais sans leurs métadonnées nbgrader : {', '.join(unmarked)}. "
+            "Leur identifiant a été effacé (cellules copiées dans un nouveau notebook, ou éditeur "
+            "qui ne garde pas les métadonnées) : elles n'ont pas pu être reconnues ni notées "
+            "(0 point). Complétez le notebook distribué lui-même et rendez-le.")
+    if deleted:
         result.flag("cellules_supprimees")
-        result.notes.append(f"Cellules de test supprimées (0 point) : {', '.join(prepared.missing)}.")
+        result.notes.append(f"Cellules de test introuvables dans le notebook rendu (0 point) : "
+                            f"{', '.join(deleted)}.")
     if prepared.duplicates:
         result.notes.append(f"Cellules en double ignorées : {', '.join(prepared.duplicates)}.")
 
@@ -206,6 +226,8 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
             shutil.copy(executed if executed.exists() else job / "input.ipynb",
                         keep_dir / f"{sub.student}_{sub.exercise}.ipynb")
     finally:
+        if (job / "runtime").is_dir():  # passé en lecture seule par le lanceur du noyau
+            (job / "runtime").chmod(0o755)
         shutil.rmtree(job, ignore_errors=True)
     result.notes = [ctx.scrub(n) for n in result.notes]
     result.first_error = ctx.scrub(result.first_error)
@@ -233,8 +255,13 @@ def _before_running(nb, ctx: Context, result: Result) -> None:
         err = syntax_error(source)
         if err:
             line, message = err
+            number = outputs.code_number(nb, index)
             result.flag("erreur_syntaxe")
-            result.first_error = f"{message} (cellule n° {index}, ligne {line})"
+            result.first_error = (
+                f"erreur de syntaxe dans la cellule de code n° {number}, ligne {line} : "
+                f"{syntax_error_fr(message)}. Python ne peut pas exécuter cette cellule : ce "
+                "qu'elle définit n'existe pas, et les tests qui s'en servent échouent à cause "
+                "d'elle (corrigez-la d'abord).")
             break
     findings = scan_cells({i: s for i, s in cells.items() if s not in released})
     if findings:
@@ -250,10 +277,25 @@ def _zero(cell, reason: str) -> CellResult:
 
 def _status_note(status: dict, limits: Limits) -> str:
     what = {"delai_depasse": "Temps dépassé", "noyau_arrete": "Le noyau Python s'est arrêté "
-            "(plantage, os._exit, signal, ou mémoire au-delà de "
-            f"{limits.memory_mb} Mo)", "erreur_execution": "Erreur pendant l'exécution"}
-    return f"{what.get(status['status'], status['status'])} : {status['message']}. " \
+            "(plantage, os._exit, sys.exit, signal, ou mémoire au-delà de "
+            f"{limits.memory_mb} Mo)", "erreur_execution": "Erreur de la machinerie de notation "
+            "pendant l'exécution (pas forcément de votre fait : l'enseignant vérifiera)",
+            "sortie_excessive": "Sorties trop volumineuses (affichages en boucle ?)"}
+    return f"{what.get(status['status'], status['status'])} : {outputs.short(status['message'])}. " \
            "Les cellules suivantes n'ont pas été exécutées (0 point)."
+
+
+_OOM = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def out_of_memory(cell) -> bool:
+    """La cellule a-t-elle échoué faute de mémoire ? ``MemoryError``, ``torch.OutOfMemoryError``
+    (``torch.cuda.OutOfMemoryError``) ou ``RuntimeError`` de PyTorch « out of memory » /
+    « can't allocate memory » (allocateur CPU)."""
+    out = outputs.error_output(cell) or {}
+    ename, evalue = str(out.get("ename", "")), str(out.get("evalue", "")).lower()
+    return ename in ("MemoryError", "OutOfMemoryError") or (
+        ename == "RuntimeError" and any(k in evalue for k in _OOM))
 
 
 def _after_running(nb, status: dict, grade_cells, result: Result, limits: Limits,
@@ -262,23 +304,39 @@ def _after_running(nb, status: dict, grade_cells, result: Result, limits: Limits
         result.flag(status["status"])
         result.notes.append(_status_note(status, limits))
     _score(nb, grade_cells, result, status)
-    interrupted = [i for i, c in enumerate(nb.cells) if (outputs.error_output(c) or {}).get(
-        "ename") == "KeyboardInterrupt"]
-    if interrupted:  # nbclient interrompt le noyau quand une cellule dépasse son délai
+    interrupted = sorted({i for i, c in enumerate(nb.cells) if (outputs.error_output(c) or {}).get(
+        "ename") == "KeyboardInterrupt"} | {i for i in status.get("timed_out", []) if i >= 0})
+    if interrupted:  # le worker interrompt le noyau quand une cellule dépasse son délai
         result.flag("delai_depasse")
-        result.notes.append(f"Cellule(s) n° {', '.join(map(str, interrupted))} interrompue(s) "
+        numbers = ", ".join(str(outputs.code_number(nb, i)) for i in interrupted)
+        result.notes.append(f"Cellule(s) de code n° {numbers} interrompue(s) "
                             f"après {limits.cell_timeout:g} s (délai par cellule).")
-    if any((outputs.error_output(c) or {}).get("ename") == "MemoryError" for c in nb.cells):
+    if any(out_of_memory(c) for c in nb.cells):
         result.flag("memoire")
-        result.notes.append(f"Mémoire épuisée (MemoryError) : limite de {limits.memory_mb} Mo.")
+        result.notes.append(f"Mémoire épuisée (MemoryError ou « out of memory » de PyTorch) : "
+                            f"limite de {limits.memory_mb} Mo.")
     if not result.first_error:
         result.first_error = outputs.first_student_error(nb, limits.cell_timeout)
+
+
+def _test_evidence(info: dict | None, status: dict) -> str:
+    """"" si le noyau a répondu ``ok`` à ce test (une fois) et répond encore après ; sinon pourquoi."""
+    if not info:
+        return "non exécutée" + (f" ({outputs.short(status['message'])})" if status.get("message")
+                                 else "")
+    if info.get("replies", 0) > 1:
+        return "plusieurs réponses du noyau au même test (réponse fabriquée) : 0 point"
+    if info.get("reply") is None or not info.get("alive_after"):
+        return "le noyau n'a pas terminé ce test (arrêté ou sans réponse pendant le test)"
+    if info["reply"] != "ok":
+        return "échec signalé par le noyau"
+    return ""
 
 
 def _score(nb, grade_cells, result: Result, status: dict) -> None:
     from nbgrader.utils import determine_grade
 
-    confirmed = status.get("confirmed", {})
+    tests = status.get("tests", {})
     by_id = {}
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -290,10 +348,13 @@ def _score(nb, grade_cells, result: Result, status: dict) -> None:
         cell = by_id.get(gid)
         manual = bool(nbg.get("solution"))
         if cell is None:
-            result.cells.append(CellResult(gid, 0.0, max_points, False, manual, "cellule supprimée"))
+            result.cells.append(CellResult(gid, 0.0, max_points, False, manual, "cellule absente"))
             continue
-        if cell.cell_type == "code" and cell.get("execution_count") is None:
-            reason = "non exécutée" + (f" ({status['message']})" if status.get("message") else "")
+        is_test = role(cell) == ROLE_TEST
+        if (is_test and gid not in tests) or (
+                cell.cell_type == "code" and cell.get("execution_count") is None):
+            reason = "non exécutée" + (f" ({outputs.short(status['message'])})"
+                                       if status.get("message") else "")
             result.cells.append(CellResult(gid, 0.0, max_points, False, manual, reason))
             continue
         score, _ = determine_grade(cell)
@@ -303,8 +364,14 @@ def _score(nb, grade_cells, result: Result, status: dict) -> None:
             continue
         score = float(score or 0.0)
         reason = outputs.error_line(cell)
-        if role(cell) == ROLE_TEST and score > 0 and not confirmed.get(gid):
-            score, reason = 0.0, "test interrompu avant sa dernière ligne (fin non confirmée)"
+        if is_test:
+            missing = _test_evidence(tests.get(gid), status)
+            if missing:
+                score, reason = 0.0, reason or missing
+                if tests[gid].get("replies", 0) > 1:
+                    reason = missing
+                    result.flag("a_verifier")
+                    result.review.append(f"{gid} : {missing}")
         ok = score >= max_points
         result.cells.append(CellResult(gid, score, max_points, ok, False, "" if ok else reason))
 
@@ -315,7 +382,8 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
                  limits: Limits | None = None, solutions_dir: str | Path | None = SOLUTIONS_DIR,
                  feedback_dir: str | Path | None = None, keep_dir: str | Path | None = None,
                  progress: bool = False, excel: bool = False) -> list[Result]:
-    """Note toutes les soumissions de ``submissions_dir`` ; écrit le CSV, les totaux, les retours.
+    """Note toutes les soumissions de ``submissions_dir`` ; écrit le CSV, les totaux, les retours
+    et la liste des fichiers écartés (``<notes>_ecartes.csv`` : fichier, statut, raison).
 
     Args:
         excel: CSV pour un tableur français (séparateur ``;``, virgule décimale, BOM UTF-8).
@@ -338,11 +406,15 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
 
     todo, results, groups = [], [], {}
     for sub in subs:
-        if sub.problem:
-            results.append(Result(sub, flags=["nom_invalide"], notes=[sub.problem]))
+        if sub.rejected:
+            results.append(Result(sub, flags=["rejete"], notes=[sub.rejected],
+                                  review=[sub.rejected]))
+        elif sub.problem:
+            results.append(Result(sub, flags=["nom_invalide"], notes=[sub.problem],
+                                  review=[sub.problem]))
         elif sub.exercise not in exercises:
-            results.append(Result(sub, flags=["exercice_inconnu"], notes=[
-                f"exercice {sub.exercise} inconnu ; exercices : {', '.join(exercises)}"]))
+            why = f"exercice {sub.exercise} inconnu ; exercices : {', '.join(exercises)}"
+            results.append(Result(sub, flags=["exercice_inconnu"], notes=[why], review=[why]))
         else:
             groups.setdefault((sub.student, sub.exercise), []).append(sub)
     kept_notes = {}
@@ -375,6 +447,7 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
     reports.write_csv(results, out_csv, excel=excel)
     reports.write_totals(results, reports.totals_path(out_csv), list(exercises), excel=excel)
     reports.write_feedback(results, feedback_dir, exercises)
+    reports.write_rejected(results, reports.rejected_path(out_csv), excel=excel)
     return results
 
 

@@ -4,23 +4,40 @@ Exécuté par son chemin (``python .../kernel_launcher.py -f {connection_file}``
 sable (``sandbox``), sans importer ``course_lib`` (qui importerait PyTorch avant les limites).
 Variables d'environnement (posées par ``worker``) :
 
-- ``COURSE_GRADE_MEMORY_MB``, ``COURSE_GRADE_CPU_S``, ``COURSE_GRADE_NPROC`` : limites
-  ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (plus ``RLIMIT_FSIZE`` et pas de fichier core) ;
+- ``COURSE_GRADE_MEMORY_MB``, ``COURSE_GRADE_CPU_S``, ``COURSE_GRADE_NPROC``,
+  ``COURSE_GRADE_FSIZE_MB`` : limites ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``,
+  ``RLIMIT_FSIZE`` (et pas de fichier core) ;
 - ``COURSE_GRADE_UID`` : uid sans droits que prend le noyau s'il démarre en root ;
-- ``COURSE_GRADE_CONFIRM`` : fichier où le noyau confirme la fin de chaque cellule de test.
+- ``COURSE_GRADE_TESTS`` : tube nommé par lequel arrive le texte des tests (voir plus bas) ;
+- ``COURSE_GRADE_RUNTIME`` : dossier de connexion, passé en lecture seule une fois les sockets
+  créées (hors du quota disque du bac à sable : il ne doit pas servir à écrire).
 
-Contre une cellule-réponse qui voudrait transformer un test raté en test réussi : avant le code
-de l'élève, ``Snapshot`` photographie ce qu'une cellule peut détourner (transformateurs d'entrée
-et d'AST d'IPython, ``set_custom_exc``, méthodes ``showtraceback``/``run_cell``..., ``builtins``,
-``sys.stdout``/``displayhook``/``excepthook``, crochets d'événements). Une requête d'exécution
-qui porte ``metadata["course_grade"] = {"name": N, "nonce": X}`` (une cellule de test, envoyée
-par ``worker``) remet tout cela en place puis coupe ``sys.settrace``/``sys.setprofile``, sur le
-fil d'exécution même de la cellule, avant de l'exécuter ; elle place dans l'espace de noms une
-fonction ``N()`` (nom tiré au hasard) qui écrit ``X`` (secret tiré au hasard, jamais dans le
-texte de la cellule) dans le fichier de confirmation. ``worker`` ajoute ``N()`` en dernière
-ligne du test : seul un test allé jusqu'au bout écrit son secret. C'est une défense dans le même
-processus que le code de l'élève : ce qui la contournerait (atteindre le noyau, les cadres,
-``gc``...) est signalé par l'analyse statique (``scan``) pour un contrôle humain.
+Une cellule de test arrive comme une requête d'exécution dont le code est vide et dont les
+MÉTADONNÉES portent ``{"course_grade": {"nonce": X}}`` (``worker``) ; son texte arrive À PART,
+par un tube nommé (``COURSE_GRADE_TESTS``, ouvert en lecture au démarrage puis effacé par le
+worker), en un enregistrement ``"X LONGUEUR\n" + texte`` écrit juste avant la requête : il n'est
+ni dans les messages ZMQ que le noyau garde en mémoire, ni ailleurs une fois compilé (à défaut de
+tube, ``{"source": TEXTE}`` dans les métadonnées). Avant qu'une ligne de l'élève ne tourne à
+nouveau, le gestionnaire de requêtes :
+
+1. remet en place l'instantané ``Snapshot`` pris avant la première cellule de l'élève
+   (transformateurs d'entrée et d'AST, ``set_custom_exc``, méthodes ``showtraceback``/``run_cell``
+   ..., ``builtins``, ``sys.stdout``/``displayhook``/``excepthook``, crochets d'événements), coupe
+   ``sys.settrace``/``sys.setprofile`` et masque les variables qui redéfinissent une fonction
+   intégrée ;
+2. lit le texte du test (enregistrement dont le secret est ``X`` : un enregistrement glissé dans le
+   tube par l'élève est ignoré), le compile sous le nom ``<test>`` et l'oublie : ni ``linecache``,
+   ni l'historique (``In``, ``_ih``, ``_i``..., requête ``store_history=False``), ni les variables
+   locales d'IPython ne contiennent son texte ; IPython exécute à sa place une ligne
+   ``_t<hasard>()`` qui lance ce code compilé (la valeur d'une dernière expression reste affichée :
+   note partielle de nbgrader) ;
+3. ipykernel répond ``execute_reply`` avec le statut ``ok`` ou ``error`` calculé par IPython
+   (``ExecutionResult.error_in_exec``, indépendant de l'affichage des erreurs). Le ``worker`` ne
+   compte un test réussi que sur cette réponse, reçue une seule fois, d'un noyau encore vivant.
+
+C'est une défense dans le même processus que le code de l'élève : ce qui la contournerait
+(réécrire ipykernel ou les cadres d'exécution PENDANT le test, fils d'exécution...) est signalé
+par l'analyse statique (``scan``) pour un contrôle humain ; voir le README (section Enseignants).
 """
 
 from __future__ import annotations
@@ -38,7 +55,8 @@ _SYS_NAMES = ("stdout", "stderr", "stdin", "displayhook", "excepthook", "breakpo
 def set_limits(env=os.environ) -> None:
     """Limites du noyau (et de ses enfants) ; une valeur absente ou vide n'est pas posée."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 2**20, 512 * 2**20))
+    fsize = int(float(env.get("COURSE_GRADE_FSIZE_MB") or 512) * 2**20)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     for var, kind, scale in (("COURSE_GRADE_MEMORY_MB", resource.RLIMIT_AS, 2**20),
                              ("COURSE_GRADE_CPU_S", resource.RLIMIT_CPU, 1),
                              ("COURSE_GRADE_NPROC", resource.RLIMIT_NPROC, 1)):
@@ -63,7 +81,6 @@ class Snapshot:
 
     def __init__(self, shell, kernel=None):
         self.shell = shell
-        self.helpers: list[str] = []
         self.lists = {name: list(getattr(shell, name)) for name in _HOOK_LISTS}
         self.builtins = dict(vars(builtins))
         self.sys = {name: getattr(sys, name) for name in _SYS_NAMES}
@@ -120,38 +137,89 @@ class Snapshot:
                  and v is not self.builtins[k]]
         return {k: ns.pop(k) for k in names}
 
-    def arm(self, name: str, nonce: str, confirm_fd: int) -> None:
-        """Place ``name()`` dans l'espace de noms : écrit ``nonce`` dans ``confirm_fd``."""
-        write, data = os.write, f"{nonce}\n".encode()
-
-        def confirm() -> None:
-            write(confirm_fd, data)
-
-        ns = self.shell.user_ns
-        for old in self.helpers:
-            ns.pop(old, None)
-        self.helpers = [name]
-        ns[name] = confirm
 
 
 _MISSING = object()
 
 
-def install(kernel, snapshot: Snapshot, confirm_fd: int) -> None:
-    """Les requêtes d'exécution marquées ``course_grade`` remettent l'instantané en place."""
+def compile_test(shell, source: str):
+    """Le test compilé sous le nom ``<test>`` (rien dans ``linecache``) : une fonction sans
+    argument qui l'exécute dans l'espace de noms de l'élève et renvoie la valeur de sa dernière
+    expression (affichée par IPython, comme dans une cellule ordinaire)."""
+    import ast
+
+    tree = ast.parse(shell.transform_cell(source))
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = compile(ast.Expression(tree.body.pop().value), "<test>", "eval", dont_inherit=True)
+    body = compile(tree, "<test>", "exec", dont_inherit=True)
+    ns = shell.user_ns
+
+    def run():
+        exec(body, ns)
+        return eval(last, ns) if last is not None else None
+
+    return run
+
+
+def read_test(fd: int | None, nonce: str) -> str | None:
+    """Le texte du test ``nonce`` lu dans le tube ``fd`` (tout ce qui y attend est consommé)."""
+    if fd is None:
+        return None
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    found = None
+    try:
+        while data:
+            head, _, rest = data.partition(b"\n")
+            key, _, size = head.partition(b" ")
+            body, data = rest[:int(size)], rest[int(size):]
+            if key.decode() == nonce:
+                found = body.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return found
+
+
+def install(kernel, snapshot: Snapshot, tests_fd: int | None = None) -> None:
+    """Les requêtes d'exécution marquées ``course_grade`` sont des tests (voir le module)."""
     original = kernel.shell_handlers["execute_request"]
+    shell = snapshot.shell
 
     async def execute_request(stream, ident, parent):
-        meta = (parent.get("metadata") or {}).get("course_grade")
+        meta = (parent.get("metadata") or {}).pop("course_grade", None)
         if not isinstance(meta, dict):
             return await original(stream, ident, parent)
         snapshot.restore()
-        snapshot.arm(str(meta["name"]), str(meta["nonce"]), confirm_fd)
+        shell.user_ns["__builtins__"] = builtins
+        content = parent["content"]
+        content["store_history"] = False
+        name = f"_t{os.urandom(8).hex()}"
+        source = meta.pop("source", None)
+        if source is None:
+            source = read_test(tests_fd, str(meta.get("nonce", "")))
+        try:
+            if source is None:
+                content["code"] = "raise RuntimeError('texte du test non reçu')"
+            else:
+                shell.user_ns[name] = compile_test(shell, str(source))
+                content["code"] = f"{name}()"
+        except SyntaxError as exc:  # un test mal écrit : l'erreur, sans le texte du test
+            content["code"] = f"raise SyntaxError({f'test illisible (ligne {exc.lineno})'!r})"
+        del meta, source
         hidden = snapshot.hide_shadowing()
         try:
             return await original(stream, ident, parent)
         finally:
-            snapshot.shell.user_ns.update(hidden)
+            shell.user_ns.pop(name, None)
+            shell.user_ns.update(hidden)
 
     kernel.shell_handlers["execute_request"] = execute_request
 
@@ -170,19 +238,22 @@ def preload(env=os.environ) -> None:
 
 def main(argv: list[str]) -> None:
     set_limits()
-    confirm = os.environ.get("COURSE_GRADE_CONFIRM")
-    confirm_fd = os.open(confirm, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if confirm \
-        else os.open(os.devnull, os.O_WRONLY)
     uid = os.environ.pop("COURSE_GRADE_UID", "")
-    os.environ.pop("COURSE_GRADE_CONFIRM", None)
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
     app.initialize([*argv, "--HistoryManager.enabled=False"])
+    tests = os.environ.pop("COURSE_GRADE_TESTS", "")
+    tests_fd = os.open(tests, os.O_RDONLY | os.O_NONBLOCK) if tests and os.path.exists(tests) \
+        else None
+    runtime = os.environ.pop("COURSE_GRADE_RUNTIME", "")
+    if runtime:  # connexion lue et sockets créées : l'élève n'y écrit plus (seul le root le peut)
+        os.chmod(runtime, 0o555)
     drop_privileges({"COURSE_GRADE_UID": uid})
     preload()
-    install(app.kernel, Snapshot(app.shell, app.kernel), confirm_fd)
+    install(app.kernel, Snapshot(app.shell, app.kernel), tests_fd)
     app.start()
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])

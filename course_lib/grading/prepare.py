@@ -6,7 +6,9 @@
   fabriqué par ``generate`` : on ne fait jamais confiance aux métadonnées de la soumission.
 - Les cellules-réponses gardent le texte de l'élève ; métadonnées nbgrader reprises de la référence.
 - Un ``grade_id`` présent deux fois : seule la première cellule compte (``DeduplicateIds``).
-- Une cellule de test supprimée n'est pas remise (comme nbgrader par défaut) : 0 point.
+- Une cellule de test absente n'est pas remise (comme nbgrader par défaut) : 0 point. Elle peut
+  avoir été supprimée, ou être là sans ses métadonnées nbgrader (cellules copiées dans un autre
+  notebook, éditeur qui ne les garde pas) : ``Prepared.unmarked`` distingue ce second cas.
 - Chaque cellule reçoit ``metadata["course_grade"]["role"]`` : ``test`` (cellule de test, texte de
   la source), ``verrouillee`` (autre cellule verrouillée), ``reponse`` (cellule-réponse) ou
   ``eleve`` (toute autre cellule, modifiable par l'élève) ; ``worker`` exécute les tests à part,
@@ -31,7 +33,8 @@ class Prepared:
 
     nb: object
     edited: list[str] = field(default_factory=list)    # cellules verrouillées modifiées (remplacées)
-    missing: list[str] = field(default_factory=list)   # cellules notées supprimées par l'élève
+    missing: list[str] = field(default_factory=list)   # cellules notées absentes de la soumission
+    unmarked: list[str] = field(default_factory=list)  # ... dont le texte est là, sans métadonnées
     duplicates: list[str] = field(default_factory=list)
 
 
@@ -100,6 +103,8 @@ def merge(submitted, source, release) -> Prepared:
         new.metadata["nbgrader"] = copy.deepcopy(rel.metadata.nbgrader)
         out.nb.cells.append(_role(_clean(new), kind))
     out.missing = [g for g, c in src_cells.items() if is_grade(c) and g not in seen]
+    texts = {"".join(c.get("source", "")).strip() for c in submitted.cells if _grade_id(c) is None}
+    out.unmarked = [g for g in out.missing if rel_cells[g].source.strip() in texts]
     for i, cell in enumerate(out.nb.cells):
         cell["id"] = f"cell-{i}"
     return out

@@ -25,9 +25,9 @@ def write_job(job: Path, limits: Limits, preload: list[str] = ()) -> None:
     env = {"COURSE_GRADE_MEMORY_MB": str(limits.memory_mb or ""),
            "COURSE_GRADE_CPU_S": str(int(limits.wall) + 5),
            "COURSE_GRADE_PRELOAD": ",".join(preload)}
+    env["COURSE_GRADE_TESTS"] = str(job / "runtime" / "tests")  # tube créé par le worker
     if limits.sandbox:
-        box = sandbox.prepare(job)
-        env["COURSE_GRADE_CONFIRM"] = str(box.runtime / "confirm")
+        box = sandbox.prepare(job, limits.disk_mb)
         if box.uid is not None:
             env["COURSE_GRADE_UID"] = str(box.uid)
             env["COURSE_GRADE_NPROC"] = str(limits.processes)
@@ -39,8 +39,9 @@ def write_job(job: Path, limits: Limits, preload: list[str] = ()) -> None:
         (job / "work").mkdir()
         argv = sandbox.kernel_argv(None, env)
     (job / "job.json").write_text(json.dumps({
-        "cell_timeout": limits.cell_timeout, "argv": argv, "env": env,
-        "sandboxed": limits.sandbox}), encoding="utf-8")
+        "cell_timeout": limits.cell_timeout, "argv": argv, "env": env, "sandboxed": limits.sandbox,
+        "output_kept": limits.output_kept_kb * 1024, "output_read": limits.output_read_mb * 2**20}),
+        encoding="utf-8")
 
 
 def user_tasks() -> int:

@@ -36,6 +36,24 @@ def totals_path(out_csv: str | Path) -> Path:
     return out_csv.with_name(f"{out_csv.stem}_totaux{out_csv.suffix or '.csv'}")
 
 
+def rejected_path(out_csv: str | Path) -> Path:
+    """``notes.csv`` -> ``notes_ecartes.csv``."""
+    out_csv = Path(out_csv)
+    return out_csv.with_name(f"{out_csv.stem}_ecartes{out_csv.suffix or '.csv'}")
+
+
+REJECTED = ("rejete", "nom_invalide", "exercice_inconnu")
+
+
+def write_rejected(results: list[Result], path: str | Path, excel: bool = False) -> list[dict]:
+    """Les fichiers non notés (rejetés, mal nommés, exercice inconnu) : fichier, statut, raison.
+    Écrit même vide (l'enseignant sait alors qu'aucun fichier n'a été écarté) ; renvoie les lignes."""
+    rows = [{"file": r.submission.relpath, "status": r.status, "raison": " ".join(r.notes)}
+            for r in results if set(r.flags) & set(REJECTED)]
+    _atomic_write(Path(path), _csv_text(["file", "status", "raison"], rows, excel), bom=excel)
+    return rows
+
+
 def _atomic_write(path: Path, text: str, bom: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

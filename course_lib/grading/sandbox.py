@@ -7,9 +7,13 @@ restent dehors) est lancé par ``bwrap`` avec :
   (``sys.base_prefix``, ``sys.prefix``), et le paquet ``course_lib`` installé, monté seul sous
   ``/opt/cours`` (``PYTHONPATH``) : ni ``solutions/``, ni le reste du dépôt de l'enseignant, ni le
   dossier des notes, ni le notebook fusionné ne sont visibles ;
-- un dossier de travail privé inscriptible (``/travail``, cwd et HOME), un ``/tmp`` vide ;
+- deux zones inscriptibles de taille limitée, et elles seules (quota disque) : ``/travail`` (cwd
+  et HOME) et ``/tmp`` (vide), chacune un ``tmpfs`` d'au plus ``disk_mb`` Mo (``--size``) ; un
+  ``tmpfs`` vit en mémoire et disparaît avec le bac à sable : une soumission ne remplit pas le
+  disque de la machine (elle peut occuper jusqu'à 2 × ``disk_mb`` Mo de mémoire) ;
 - le dossier d'exécution du noyau (fichier de connexion, sockets ZMQ en transport ``ipc``) monté
-  au même chemin des deux côtés : pas de réseau (``--unshare-net``), donc pas de TCP ;
+  au même chemin des deux côtés : pas de réseau (``--unshare-net``), donc pas de TCP ; le lanceur
+  le passe en lecture seule une fois ses sockets créées ;
 - son propre espace de PID (``--unshare-pid``) et ``--die-with-parent`` : tuer ``bwrap`` tue
   tous les processus lancés par l'élève ; rien ne survit à la notation ;
 - des limites (``kernel_launcher``) : mémoire (``RLIMIT_AS``), temps CPU (``RLIMIT_CPU``),
@@ -18,7 +22,7 @@ restent dehors) est lancé par ``bwrap`` avec :
   s'applique pas à root).
 
 Référence : bubblewrap(1), https://github.com/containers/bubblewrap (options ``--ro-bind``,
-``--bind``, ``--tmpfs``, ``--unshare-pid``, ``--unshare-net``, ``--die-with-parent``).
+``--bind``, ``--tmpfs``, ``--size``, ``--perms``, ``--unshare-pid``, ``--unshare-net``, ``--die-with-parent``).
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Sandbox:
 
     job: Path
     uid: int | None  # uid sans droits du noyau (si la notation tourne en root), sinon None
+    disk_mb: int = 256  # taille de chacune des zones inscriptibles (/travail, /tmp)
 
     @property
     def work(self) -> Path:
@@ -69,14 +74,15 @@ class Sandbox:
         return self.job / "runtime"
 
 
-def prepare(job: Path) -> Sandbox:
-    """Crée ``job/work`` et ``job/runtime`` ; en root, un uid propre à la soumission."""
+def prepare(job: Path, disk_mb: int = 256) -> Sandbox:
+    """Crée ``job/work`` (vide, dossier de lancement vu de dehors) et ``job/runtime`` ; en root, un
+    uid propre à la soumission."""
+    if isinstance(disk_mb, bool) or not isinstance(disk_mb, int) or disk_mb < 1:
+        raise ValueError(f"disk_mb doit être un entier >= 1 (Mo) ; reçu {disk_mb!r}.")
     uid = 200_000 + secrets.randbelow(800_000) if os.geteuid() == 0 else None
-    box = Sandbox(job, uid)
+    box = Sandbox(job, uid, disk_mb)
     for d in (box.work, box.runtime):
         d.mkdir(parents=True, exist_ok=True)
-    if uid is not None:
-        os.chown(box.work, uid, uid)
     return box
 
 
@@ -104,8 +110,9 @@ def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
             args += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             args += ["--ro-bind", str(host), str(host)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    made: set[str] = {"/usr", "/etc", "/tmp", "/proc", "/dev"}
+    size = str(box.disk_mb * 2**20)
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", size, "--tmpfs", "/tmp"]
+    made: set[str] = {"/usr", "/etc", "/proc", "/dev", "/tmp"}
     prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix)}
     for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
         if not str(prefix).startswith("/usr"):
@@ -116,8 +123,8 @@ def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
         if parent not in made:
             made.add(parent)
             args += ["--perms", "0755", "--dir", parent]
-    args += ["--bind", str(box.runtime), str(box.runtime), "--bind", str(box.work), WORK,
-             "--chdir", WORK]
+    args += ["--bind", str(box.runtime), str(box.runtime),
+             "--perms", "01777", "--size", size, "--tmpfs", WORK, "--chdir", WORK]
     if box.uid is not None:  # le lanceur abandonne root (setresuid) puis perd ces droits
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return args + ["--"]
@@ -138,6 +145,7 @@ def kernel_argv(box: Sandbox | None, env: dict[str, str], python: str = sys.exec
     if box is None:
         return [python, str(LAUNCHER), "-f", "{connection_file}"]
     inside = {**BASE_ENV, "HOME": WORK, "TMPDIR": "/tmp", "PYTHONPATH": PACKAGES,
+              "COURSE_GRADE_RUNTIME": str(box.runtime), "COURSE_GRADE_FSIZE_MB": str(box.disk_mb),
               "MPLCONFIGDIR": f"{WORK}/.mpl", "IPYTHONDIR": f"{WORK}/.ipython", **env}
     launcher = f"{PACKAGES}/course_lib/grading/{LAUNCHER.name}"  # le paquet est monté là
     return bwrap_argv(box) + ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in inside.items()),

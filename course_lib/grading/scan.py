@@ -54,7 +54,16 @@ NAMES = {
 }
 # Ceux-ci ne sont signalés que comme noms nus (``model.eval()`` ou ``torch.compile`` sont permis).
 NAME_ONLY = {"exec", "eval", "compile", "globals", "vars", "breakpoint", "signal", "inspect"}
-_BUILTIN_NAMES = set(dir(builtins)) - {"_", "__name__", "__doc__"}
+# Noms de fonctions intégrées qu'un élève honnête prend pour ses variables (``next``, ``id``...) et
+# dont aucun test ne se sert : les redéfinir n'est pas signalé (le noyau masque de toute façon,
+# pendant un test, les variables globales de l'élève qui portent le nom d'une fonction intégrée).
+HARMLESS_BUILTINS = {"next", "id", "input", "filter", "format", "iter", "hash", "dir", "help",
+                     "object", "license", "credits", "copyright", "exit", "quit", "slice", "bin",
+                     "oct", "hex", "open", "print", "property", "map", "type", "super", "ascii"}
+_BUILTIN_NAMES = set(dir(builtins)) - {"_", "__name__", "__doc__"} - HARMLESS_BUILTINS
+# ``x.__class__`` n'est signalé que s'il sert à modifier une classe ou la classe d'un objet
+# (``x.__class__ = Menteur``, ``x.__class__.__eq__ = ...``) : ``self.__class__.__name__`` est permis.
+READ_ONLY_OK = {"__class__"}
 
 
 @dataclass(frozen=True)
@@ -90,15 +99,23 @@ class _Visitor(ast.NodeVisitor):
         if name in NAMES and (bare or name not in NAME_ONLY):
             self.flag(node, name, NAMES[name])
 
+    depth = 0  # > 0 dans une fonction ou une classe : les noms y sont locaux
+
     def visit_Name(self, node):
         self._name(node, node.id)
-        if isinstance(node.ctx, ast.Store) and node.id in _BUILTIN_NAMES:
+        if isinstance(node.ctx, ast.Store) and node.id in _BUILTIN_NAMES and not self.depth:
             self.flag(node, node.id, "redéfinit une fonction intégrée utilisée par les tests")
 
     def visit_Attribute(self, node):
         base = node.value.id if isinstance(node.value, ast.Name) else ""
-        self._name(node, f"{base}.{node.attr}" if f"{base}.{node.attr}" in NAMES else node.attr,
-                   bare=False)
+        writes = isinstance(node.ctx, (ast.Store, ast.Del))
+        if node.attr in READ_ONLY_OK and not writes:
+            pass
+        else:
+            self._name(node, f"{base}.{node.attr}" if f"{base}.{node.attr}" in NAMES else node.attr,
+                       bare=False)
+        if writes and isinstance(node.value, ast.Attribute) and node.value.attr in READ_ONLY_OK:
+            self.flag(node, f"....{node.value.attr}.{node.attr} = ...", "modifie une classe")
         if isinstance(node.ctx, (ast.Store, ast.Del)) and base in self.modules:
             self.flag(node, f"{base}.{node.attr} = ...", "modifie une bibliothèque utilisée par les tests")
         self.generic_visit(node)
@@ -116,16 +133,25 @@ class _Visitor(ast.NodeVisitor):
             self.modules.add(alias.asname or alias.name)
 
     def visit_FunctionDef(self, node):
-        if node.name in _BUILTIN_NAMES:
+        if node.name in _BUILTIN_NAMES and not self.depth:
             self.flag(node, node.name, "redéfinit une fonction intégrée utilisée par les tests")
+        self.depth += 1
         self.generic_visit(node)
+        self.depth -= 1
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
-    def visit_ClassDef(self, node):
-        if node.name in _BUILTIN_NAMES:
-            self.flag(node, node.name, "redéfinit un type intégré utilisé par les tests")
+    def visit_Lambda(self, node):
+        self.depth += 1
         self.generic_visit(node)
+        self.depth -= 1
+
+    def visit_ClassDef(self, node):
+        if node.name in _BUILTIN_NAMES and not self.depth:
+            self.flag(node, node.name, "redéfinit un type intégré utilisé par les tests")
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
 
     def visit_keyword(self, node):
         if node.arg in NAMES:
@@ -142,6 +168,13 @@ class _Visitor(ast.NodeVisitor):
             if isinstance(target, ast.Name) and target.id in self.modules:
                 self.flag(node, f"{node.func.id}({target.id}, ...)",
                           "modifie une bibliothèque utilisée par les tests")
+            if isinstance(target, ast.Attribute) and target.attr in READ_ONLY_OK or (
+                    isinstance(target, ast.Call) and isinstance(target.func, ast.Name)
+                    and target.func.id == "type"):
+                self.flag(node, f"{node.func.id}(type(...), ...)", "modifie une classe")
+            if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and \
+                    node.args[1].value in READ_ONLY_OK:
+                self.flag(node, f"{node.func.id}(..., '__class__', ...)", "change la classe d'un objet")
         self.generic_visit(node)
 
 
@@ -171,6 +204,38 @@ def scan_cells(sources: dict[int, str]) -> list[Finding]:
         visitor.visit(tree)
         found.extend(f for f in visitor.found if f not in found)
     return found
+
+
+_SYNTAX_FR = [  # début du message de Python -> explication en français
+    ("invalid syntax", "syntaxe invalide"),
+    ("expected ':'", "« : » attendu (après if, for, def, class...)"),
+    ("unexpected indent", "indentation inattendue"),
+    ("expected an indented block", "bloc indenté attendu"),
+    ("unindent does not match", "la désindentation ne correspond à aucun niveau au-dessus"),
+    ("unterminated string literal", "chaîne de caractères non fermée"),
+    ("unterminated triple-quoted string", "chaîne entre triples guillemets non fermée"),
+    ("was never closed", "parenthèse, crochet ou accolade jamais fermé"),
+    ("unmatched", "parenthèse, crochet ou accolade fermant sans ouvrant"),
+    ("does not match opening parenthesis", "la fermante ne correspond pas à l'ouvrante"),
+    ("invalid decimal literal", "nombre mal écrit"),
+    ("cannot assign to", "affectation impossible à cette expression"),
+    ("inconsistent use of tabs and spaces", "tabulations et espaces mélangés dans l'indentation"),
+    ("'return' outside function", "« return » hors d'une fonction"),
+    ("Perhaps you forgot a comma", "virgule oubliée ?"),
+    ("invalid character", "caractère invalide"),
+    ("EOL while scanning", "chaîne de caractères non fermée"),
+    ("unexpected EOF", "fin de cellule inattendue (bloc ou parenthèse non terminé)"),
+]
+
+
+def syntax_error_fr(message: str) -> str:
+    """``"SyntaxError: expected ':'"`` -> une explication en français, l'original entre
+    parenthèses (tronqué : il peut citer du code de l'élève)."""
+    kind, _, detail = message.partition(": ")
+    for start, french in _SYNTAX_FR:
+        if start in detail:
+            return f"{french} ({kind} : {detail[:80]})"
+    return f"erreur de syntaxe ({kind} : {detail[:80]})"
 
 
 def syntax_error(source: str) -> tuple[int, str] | None:

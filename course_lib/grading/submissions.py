@@ -14,8 +14,15 @@ Dispositions acceptées, mélangeables dans un même dossier ``SOUMISSIONS`` :
 ``<exercice>`` s'écrit ``8.5.2``, ``8_5_2`` ou ``ex_8_5_2``, éventuellement suivi de ``_<sujet>`` ;
 un suffixe de copie `` (1)``, ``(2)``... (navigateur) est ignoré. ``<élève>`` : lettres (accents
 compris), chiffres, espaces, ``.``, ``'``, ``-`` et ``_`` ; le nom est normalisé (Unicode NFC,
-espaces réduits). Les fichiers cachés et les dossiers ``.ipynb_checkpoints`` sont ignorés ; tout
-autre fichier ``.ipynb`` mal nommé apparaît dans le CSV avec le statut ``nom_invalide``.
+espaces réduits). Pour un rendu Moodle, l'élève est ``<Nom Prénom> (<n°>)`` : deux homonymes
+(même nom, numéros différents) restent deux élèves, avec deux retours.
+
+Aucun fichier n'est ignoré en silence, sauf les fichiers et dossiers cachés (``.ipynb_checkpoints``,
+``.DS_Store``...) : un ``.ipynb`` (extension en majuscules ou minuscules) est noté ou apparaît dans
+le CSV avec le statut ``nom_invalide`` ; tout autre fichier (``.ipynb.txt``, ``.zip``, ``.py``,
+texte en ligne Moodle...) apparaît avec le statut ``rejete`` et sa raison en français
+(``rejection``). Une archive ``.zip`` n'est pas ouverte (taille et contenu inconnus) : à
+décompresser par l'enseignant.
 """
 
 from __future__ import annotations
@@ -44,28 +51,50 @@ class Submission:
     problem: str = ""  # "" si le nom est valide
     relpath: str = ""  # chemin relatif au dossier des soumissions (pour le CSV)
     copy: int = 0      # n de « (n) » dans le nom : copie téléchargée plus tard
+    rejected: str = ""  # raison, si ce n'est pas un notebook (voir ``rejection``)
 
 
 def _clean(name: str) -> str:
     return re.sub(r"\s+", " ", unicodedata.normalize("NFC", name)).strip()
 
 
+def rejection(path: Path) -> str:
+    """Pourquoi ce fichier n'est pas noté (``""`` si c'est un notebook ``.ipynb``, quelle que soit
+    la casse de l'extension)."""
+    name = path.name.lower()
+    if name.endswith(".ipynb"):
+        return ""
+    if ".ipynb." in name:
+        return (f"{path.name} : notebook dont le nom a reçu une extension de plus "
+                f"({path.suffix}, ajoutée par le navigateur ou le système) ; renommez-le en .ipynb "
+                "et relancez la notation")
+    if name.endswith(".zip"):
+        return (f"{path.name} : archive .zip, non ouverte par la notation ; décompressez-la dans "
+                "le dossier des soumissions (un notebook par élève et par exercice) et relancez")
+    if "onlinetext" in path.as_posix().lower():
+        return f"{path.name} : texte en ligne Moodle, pas un notebook"
+    return (f"{path.name} : pas un notebook (extension {path.suffix or 'absente'}) ; seuls les "
+            "fichiers .ipynb sont notés")
+
+
 def parse_name(path: Path, root: Path) -> Submission:
     """Élève et exercice d'après le chemin relatif à ``root`` (voir la règle du module)."""
     rel = path.relative_to(root)
     parts = [_clean(p) for p in rel.parts]
+    if parts and parts[-1].lower().endswith(".ipynb"):  # .IPYNB, .Ipynb...
+        parts[-1] = parts[-1][:-6] + ".ipynb"
     ok = None
     if len(parts) == 1:
         moodle = MOODLE.match(parts[0])
         if moodle and (m := IN_FOLDER.match(moodle["rest"])):
-            ok = (moodle["student"], m)
+            ok = (f"{moodle['student']} ({moodle['id']})", m)
         elif m := FLAT.match(parts[0]):
             ok = (m["student"], m)
     elif len(parts) == 2:
         moodle = MOODLE.match(parts[0])
         student = moodle["student"] if moodle else parts[0]
         if STUDENT.match(student) and (m := IN_FOLDER.match(parts[1])):
-            ok = (student, m)
+            ok = (f"{student} ({moodle['id']})" if moodle else student, m)
     if ok:
         student, m = ok
         return Submission(path, _clean(student), f"{int(m['a'])}.{int(m['b'])}.{int(m['c'])}", "",
@@ -77,16 +106,19 @@ def parse_name(path: Path, root: Path) -> Submission:
 
 
 def find_submissions(root: str | Path) -> list[Submission]:
-    """Toutes les soumissions ``.ipynb`` sous ``root`` (triées), mal nommées comprises."""
+    """Tous les fichiers sous ``root`` (triés), sauf les cachés : notebooks (mal nommés compris)
+    et fichiers rejetés (``Submission.rejected`` : la raison)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Dossier de soumissions introuvable : {root}.")
     found = []
-    for path in sorted(root.rglob("*.ipynb")):
+    for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(p.startswith(".") for p in rel.parts) or not path.is_file():
             continue
-        found.append(parse_name(path, root))
+        reason = rejection(path)
+        found.append(Submission(path, "", "", relpath=rel.as_posix(), rejected=reason) if reason
+                     else parse_name(path, root))
     return found
 
 

@@ -3,21 +3,28 @@
 Lancé par ``grader`` comme ``python .../worker.py DOSSIER_DU_TRAVAIL`` (par son chemin, sans
 importer ``course_lib`` ni donc PyTorch). Seul le NOYAU tourne dans le bac à sable (``sandbox``) ;
 ce processus, le notebook fusionné (tests cachés compris) et ce dossier restent dehors, et le
-noyau n'en voit que ``work/`` (son ``/travail``) et ``runtime/`` (connexion ZMQ en ``ipc``).
+noyau n'en voit que ``runtime/`` (connexion ZMQ en ``ipc``).
 
-- ``DOSSIER/job.json`` : ``{"cell_timeout": s, "argv": [...], "env": {...}, "sandboxed": bool}``
-  (commande du noyau, préparée par ``grader`` avec ``sandbox.kernel_argv``) ;
+- ``DOSSIER/job.json`` : ``{"cell_timeout": s, "argv": [...], "env": {...}, "sandboxed": bool,
+  "output_kept": octets, "output_read": octets}`` (commande du noyau : ``sandbox.kernel_argv``) ;
 - ``DOSSIER/input.ipynb`` : le notebook préparé (``prepare.merge``) ; les cellules de test portent
   ``metadata["course_grade"]["role"] == "test"`` ;
 - écrit ``DOSSIER/executed.ipynb`` après CHAQUE cellule, ``DOSSIER/kernel.pid`` (pour que le
   parent puisse tuer le noyau) et, à la fin, ``DOSSIER/status.json`` :
-  ``{"status": ..., "message": ..., "confirmed": {grade_id: bool}}``.
+  ``{"status": ..., "message": ..., "tests": {grade_id: {"reply": "ok"|"error"|None, ...}}}``.
 
-Une cellule de test est envoyée avec une marque ``course_grade`` (``{"name", "nonce"}`` tirés au
-hasard pour elle seule) dans les MÉTADONNÉES de la requête ; le lanceur du noyau
-(``kernel_launcher``) remet IPython en état puis l'exécute ; la cellule se termine par ``name()``,
-qui écrit ``nonce`` dans ``runtime/confirm`` : ``confirmed[grade_id]`` dit si ce secret est arrivé,
-donc si le test est allé jusqu'au bout.
+Le texte d'un test passe par un tube nommé, pas par la requête (voir ``kernel_launcher``).
+Un test ne compte que sur des preuves que le code de l'élève ne fabrique pas en écrivant ou en
+appelant quelque chose : la réponse ``execute_reply`` du noyau à la requête de CE test (statut
+``ok``), reçue une seule fois (une seconde réponse au même message est une réponse forgée), puis
+une réponse du noyau à une requête suivante (``kernel_info``) : un noyau qui meurt pendant ou
+juste après le test (``os._exit``) le fait échouer.
+
+Limites propres au worker : au plus ``output_kept`` octets de sorties gardés par cellule (la suite
+est remplacée par une ligne), au plus ``output_read`` octets lus pour tout le notebook (au-delà, le
+noyau est tué : statut ``sortie_excessive``) ; une cellule qui dépasse son délai est interrompue,
+et si le noyau ignore l'interruption il est tué ``KILL_GRACE`` secondes plus tard
+(``delai_depasse``) au lieu d'attendre le délai total.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "course-grade-python3"
+KILL_GRACE = 3.0  # secondes laissées au noyau pour répondre à une interruption
 
 
 def _write_json(path: Path, obj) -> None:
@@ -48,33 +56,137 @@ def write_kernelspec(job: Path, argv: list[str], env: dict[str, str], sandboxed:
     })
 
 
-def _marked_execute(kc, meta: dict):
-    """``kc.execute`` dont la requête porte ``metadata["course_grade"] = meta``."""
-    def execute(code, silent=False, store_history=True, user_expressions=None, allow_stdin=None,
+def _send_test(pipe: int | None, source: str) -> dict:
+    """Écrit le test dans le tube (``"SECRET LONGUEUR\n" + texte``) ; renvoie les métadonnées de la
+    requête : ``{"nonce": SECRET}``, ou ``{"source": texte}`` si le tube manque ou est plein."""
+    if pipe is not None:
+        nonce, body = secrets.token_hex(16), source.encode("utf-8")
+        record = f"{nonce} {len(body)}\n".encode() + body
+        try:
+            if os.write(pipe, record) == len(record):
+                return {"nonce": nonce}
+        except OSError:
+            pass
+    return {"source": source}
+
+
+def _open_pipe(path: Path) -> int | None:
+    """Extrémité d'écriture du tube des tests (le noyau l'a ouvert en lecture au démarrage), puis
+    le tube est effacé : plus personne ne peut l'ouvrir."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pass
+    folder = path.parent
+    mode = folder.stat().st_mode & 0o777
+    try:
+        folder.chmod(0o755)  # le lanceur l'a passé en lecture seule
+        path.unlink()
+        folder.chmod(mode)
+    except OSError:
+        pass
+    return fd
+
+
+def _marked_execute(kc, meta: dict, sent: list):
+    """``kc.execute`` pour une cellule de test : code vide, ``metadata["course_grade"] = meta``,
+    sans historique ; l'identifiant du message envoyé est ajouté à ``sent``."""
+    def execute(code, silent=False, store_history=False, user_expressions=None, allow_stdin=None,
                 stop_on_error=True):
-        content = {"code": code, "silent": silent, "store_history": store_history,
-                   "user_expressions": user_expressions or {}, "allow_stdin": False,
-                   "stop_on_error": stop_on_error}
+        content = {"code": "", "silent": False, "store_history": False, "user_expressions": {},
+                   "allow_stdin": False, "stop_on_error": stop_on_error}
         msg = kc.session.msg("execute_request", content, metadata={"course_grade": meta})
         kc.shell_channel.send(msg)
+        sent.append(msg["header"]["msg_id"])
         return msg["header"]["msg_id"]
     return execute
 
 
-def with_confirmation(source: str, name: str) -> str:
-    """Le test suivi de ``name()`` ; si le test finit par une expression (note partielle de
-    nbgrader, ``determine_grade``), ``name()`` passe juste avant elle pour qu'elle reste affichée."""
-    import ast
+def _size(content) -> int:
+    """Octets (approximatifs) d'un message de sortie : textes et données."""
+    total = 0
+    for key in ("text", "data", "traceback", "evalue"):
+        value = content.get(key)
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, dict):
+            total += sum(len(v) if isinstance(v, str) else len(str(v)) for v in value.values())
+        elif isinstance(value, list):
+            total += sum(len(str(v)) for v in value)
+    return total
 
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        body = []
-    if body and isinstance(body[-1], ast.Expr) and body[-1].col_offset == 0:
-        lines = source.splitlines()
-        start = body[-1].lineno - 1
-        return "\n".join([*lines[:start], f"{name}()", *lines[start:]])
-    return f"{source}\n{name}()"
+
+def make_client(nb, km, params: dict, kill):
+    """Un ``NotebookClient`` qui plafonne les sorties et tue un noyau sourd aux interruptions."""
+    import asyncio
+
+    from nbclient import NotebookClient
+
+    kept_cap = int(params.get("output_kept", 1 << 20))
+    read_cap = int(params.get("output_read", 64 << 20))
+
+    class GradingClient(NotebookClient):
+        read = 0                 # octets de sorties lus
+        kept: dict[int, int]     # octets gardés par cellule
+        stop: str = ""           # "sortie_excessive" ou "delai_depasse" : noyau tué, et pourquoi
+        timed_out: list[int]     # cellules interrompues après leur délai
+
+        def process_message(self, msg, cell, cell_index):
+            size = _size(msg.get("content") or {})
+            self.read += size
+            if self.read > read_cap and not self.stop:
+                self.stop = "sortie_excessive"
+                self._kill_now()
+            return super().process_message(msg, cell, cell_index)
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = _size(msg.get("content") or {})
+            kept = self.kept.get(cell_index, 0)
+            if kept + size > kept_cap and msg["msg_type"] != "error":
+                if kept <= kept_cap:
+                    self.kept[cell_index] = kept_cap + 1
+                    outs.append(self._notice())
+                return None
+            self.kept[cell_index] = kept + size
+            return super().output(outs, msg, display_id, cell_index)
+
+        def _notice(self):
+            from nbformat.v4 import new_output
+
+            return new_output("stream", name="stdout", text=(
+                f"\n[sortie tronquée : plus de {kept_cap // 1024} Ko pour cette cellule]\n"))
+
+        def _kill_now(self):
+            kill()
+            task = getattr(self, "task_poll_for_reply", None)
+            if task is not None:
+                task.cancel()
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self.timed_out.append(next((i for i, c in enumerate(self.nb.cells) if c is cell), -1))
+            await super()._async_handle_timeout(timeout, cell)
+            task = self.task_poll_for_reply
+
+            async def kill_later():
+                await asyncio.sleep(KILL_GRACE)
+                if not task.done() and not self.stop:
+                    self.stop = "delai_depasse"
+                    self._kill_now()
+
+            self._killer = asyncio.ensure_future(kill_later())
+            return None
+
+    client = GradingClient(nb, km=km, timeout=params["cell_timeout"], allow_errors=True,
+                           interrupt_on_timeout=True, record_timing=False, startup_timeout=120,
+                           resources={"metadata": {"path": str(params["work"])}})
+    client.kept, client.timed_out = {}, []
+    return client
 
 
 def run(job: Path) -> dict:
@@ -83,19 +195,20 @@ def run(job: Path) -> dict:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     params = json.loads((job / "job.json").read_text(encoding="utf-8"))
     runtime = job / "runtime"
     runtime.mkdir(exist_ok=True)
-    confirm = runtime / "confirm"
+    os.mkfifo(runtime / "tests", 0o600)
+    work = job / "work"
+    work.mkdir(exist_ok=True)
+    params["work"] = work
     env = dict(params.get("env", {}))  # sans bac à sable : ajouté à l'environnement courant
     if not params.get("sandboxed"):
-        work = job / "work"
         for sub in ("tmp", ".mpl", ".ipython"):
             (work / sub).mkdir(parents=True, exist_ok=True)
-        env.update({"HOME": str(work), "TMPDIR": str(work / "tmp"), "COURSE_GRADE_CONFIRM": str(confirm),
+        env.update({"HOME": str(work), "TMPDIR": str(work / "tmp"),
                     "MPLCONFIGDIR": str(work / ".mpl"), "IPYTHONDIR": str(work / ".ipython")})
     os.environ.update({"JUPYTER_PATH": str(job / "share"), "JUPYTER_RUNTIME_DIR": str(runtime)})
     write_kernelspec(job, params["argv"], env, bool(params.get("sandboxed")))
@@ -109,48 +222,89 @@ def run(job: Path) -> dict:
 
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(runtime / "zmq"),
                             connection_file=str(runtime / "kernel.json"))
-    client = NotebookClient(nb, km=km, timeout=params["cell_timeout"], allow_errors=True,
-                            interrupt_on_timeout=True, record_timing=False, startup_timeout=120,
-                            resources={"metadata": {"path": str(job / "work")}})
-    confirmed: dict[str, bool] = {}
+    client = make_client(nb, km, params, lambda: _kill(job))
+    tests: dict[str, dict] = {}
+    replies: dict[str, list[str]] = {}  # msg_id -> statuts de TOUTES les execute_reply reçues
     status = {"status": "ok", "message": ""}
+    current = {"index": -1}
     try:
         with client.setup_kernel():
             pid = getattr(km.provisioner, "pid", None)
             if pid:
                 (job / "kernel.pid").write_text(str(pid), encoding="utf-8")
+            _record_replies(client.kc.shell_channel, replies)
+            pipe = _open_pipe(runtime / "tests")
             plain_execute = client.kc.execute
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
+                current["index"] = index
                 role = cell.metadata.get("course_grade", {}).get("role")
                 if role != "test":
                     client.execute_cell(cell, index)
                     save()
                     continue
                 gid = cell.metadata["nbgrader"]["grade_id"]
-                name, nonce = f"_fin_{secrets.token_hex(8)}", secrets.token_hex(16)
-                source = cell.source
-                cell.source = with_confirmation(source, name)
-                client.kc.execute = _marked_execute(client.kc, {"name": name, "nonce": nonce})
+                sent: list[str] = []
+                tests[gid] = {"reply": None, "index": index}
+                client.kc.execute = _marked_execute(client.kc, _send_test(pipe, cell.source), sent)
                 try:
                     client.execute_cell(cell, index)
                 finally:
                     client.kc.execute = plain_execute
-                    cell.source = source
-                    text = confirm.read_text(encoding="utf-8") if confirm.exists() else ""
-                    confirmed[gid] = nonce in text.split()
                     save()
+                tests[gid]["msg_id"] = sent[0] if sent else None
+                tests[gid]["alive_after"] = _probe(client)
+                if not tests[gid]["alive_after"]:
+                    raise DeadKernelError("le noyau ne répond plus après le test")
     except DeadKernelError as exc:
         status = {"status": "noyau_arrete", "message": f"le noyau s'est arrêté ({_last(exc)})"}
     except CellTimeoutError as exc:
         status = {"status": "delai_depasse", "message": f"délai dépassé ({_last(exc)})"}
     except Exception as exc:  # noqa: BLE001 - tout échec est rapporté
         status = {"status": "erreur_execution", "message": f"{type(exc).__name__}: {_last(exc)}"}
+    if client.stop == "sortie_excessive":
+        status = {"status": "sortie_excessive", "message": (
+            f"plus de {int(params.get('output_read', 64 << 20)) // 2**20} Mo de sorties : noyau "
+            f"arrêté pendant la cellule n° {current['index']}")}
+    elif client.stop == "delai_depasse":
+        status = {"status": "delai_depasse", "message": (
+            f"la cellule n° {current['index']} a dépassé {params['cell_timeout']:g} s et n'a pas "
+            f"répondu à l'interruption : noyau arrêté")}
     save()
-    status["confirmed"] = confirmed
+    for info in tests.values():
+        seen = replies.get(info.get("msg_id") or "", [])
+        info["reply"] = seen[0] if len(seen) == 1 else None
+        info["replies"] = len(seen)
+    status["tests"] = tests
+    status["timed_out"] = sorted(set(client.timed_out))
     _write_json(job / "status.json", status)
     return status
+
+
+def _record_replies(channel, replies: dict) -> None:
+    """Chaque ``execute_reply`` lue sur le canal ``shell`` est notée (``replies[msg_id]``), même
+    celles que ``nbclient`` ignore (réponse à un message déjà traité)."""
+    get_msg = channel.get_msg
+
+    async def recording_get_msg(*args, **kwargs):
+        msg = await get_msg(*args, **kwargs)
+        if msg.get("msg_type") == "execute_reply":
+            parent = (msg.get("parent_header") or {}).get("msg_id", "")
+            replies.setdefault(parent, []).append((msg.get("content") or {}).get("status"))
+        return msg
+
+    channel.get_msg = recording_get_msg
+
+
+def _probe(client) -> bool:
+    """Le noyau répond-il encore (``kernel_info``) ? Toutes les réponses au test, forgées ou non,
+    arrivent avant celle-ci (même canal, dans l'ordre)."""
+    try:
+        msg_id = client.kc.kernel_info()
+        return client.wait_for_reply(msg_id) is not None
+    except Exception:  # noqa: BLE001 - noyau mort ou délai dépassé : il ne répond plus
+        return False
 
 
 def _last(exc: BaseException) -> str:
