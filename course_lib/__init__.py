@@ -59,8 +59,25 @@ from .training import (
 
 __version__ = "0.1.0"
 
+from .allocation import (  # noqa: E402  (notebook 13 : où élaguer)
+    allocation_masks,
+    erk_allocation,
+    global_allocation,
+    sensitivity_allocation,
+    sensitivity_scan,
+    uniform_allocation,
+)
 from .cost import count_macs, count_params, measure_latency  # noqa: E402  (notebook 11)
+from .criteria import snip_saliency  # noqa: E402
 from .models import CifarCNN  # noqa: E402
+from .pruning_at_init import shuffle_within_layers, snip_masks  # noqa: E402
+from .rewinding import (  # noqa: E402
+    random_reinit,
+    rewind_weights,
+    step_schedule,
+    train_with_schedule,
+    weights_snapshot,
+)
 from .scheduling import (  # noqa: E402  (issue 4 : calendriers et ordonnanceurs)
     AdaptivePruningScheduler,
     ComparisonResult,

@@ -62,10 +62,11 @@ class SensitivityScan:
         """Perte de précision (fraction) de la couche ``layer`` à chaque sparsité : dense − précision."""
         return tuple(self.dense - a for a in self.accuracy[layer])
 
-    def table(self) -> str:
-        """Tableau Markdown : une ligne par couche, une colonne par sparsité."""
+    def table(self, labels: Mapping[str, str] | None = None) -> str:
+        """Tableau Markdown : une ligne par couche (nommée par ``labels`` s'il est donné), une colonne par sparsité."""
+        labels = labels or {}
         head = ["couche", "poids"] + [pct(s, 0) for s in self.sparsities]
-        rows = [[n, str(self.sizes[n])] + [pct(a) for a in accs] for n, accs in self.accuracy.items()]
+        rows = [[labels.get(n, n), str(self.sizes[n])] + [pct(a) for a in accs] for n, accs in self.accuracy.items()]
         return md_table(head, rows)
 
     def _repr_markdown_(self) -> str:

@@ -95,11 +95,10 @@ def test_sensitivity_allocation_by_hand():
     assert scan.drop("b") == pytest.approx((0.02, 0.1))
 
 
+@pytest.mark.filterwarnings("ignore::course_lib.masks.LayerCollapseWarning")  # le global vide une couche à 95 %
 @pytest.mark.parametrize("target", [0.3, 0.8, 0.95])
 def test_every_rule_hits_the_target_exactly(target):
     model = small_cnn()
-    import warnings
-    warnings.simplefilter("ignore")  # le masque global vide une couche à 95 % : c'est son défaut connu
     sizes = layer_sizes(model)
     n = sum(sizes.values())
     scan = sensitivity_scan(model, tiny_loader(), (0.5, 0.9))
@@ -296,3 +295,31 @@ def test_sentence_follows_the_verdict(monkeypatch):
     fake_results(monkeypatch, ww.SHUFFLED, ww.SNIP)
     s = ww.say_snip_shuffle()
     assert "**tenu** (et même dépassé)" in s.text
+
+
+# ----------------------------------------------------------------------------- démonstration
+
+@pytest.mark.filterwarnings("ignore::course_lib.masks.LayerCollapseWarning")
+def test_allocation_demo_reads_precomputed_allocations():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.widgets.allocation import TARGETS, allocation_demo
+
+    model = small_cnn(2)
+    scan = sensitivity_scan(model, tiny_loader(), (0.4, 0.6, 0.8))
+    shapes = {n: tuple(w.shape) for n, w in get_weights(model).items()}
+    results = ww.WhereWhenResults(SeedResults({}), {0: scan}, shapes,
+                                  {0: {t: global_allocation(model, t) for t in TARGETS}})
+    demo = allocation_demo(results, seed=0, tolerance=0.01, target=0.9)
+    first = demo.last_result
+    assert first["tolerated"] == tolerated_sparsities(scan, 0.01)
+    assert first["allocations"]["sensibilité"] == sensitivity_allocation(scan, 0.9, 0.01)
+    demo.control.value = 0.1
+    assert demo.last_result["tolerated"] == tolerated_sparsities(scan, 0.1)
+    demo.controls[1].value = 0.5
+    sizes = scan.sizes
+    for rule, alloc in demo.last_result["allocations"].items():
+        assert round(sum(alloc[n] * sizes[n] for n in sizes)) == round(0.5 * sum(sizes.values())), rule
+    with pytest.raises(ValueError, match="seed"):
+        allocation_demo(results, seed=7)

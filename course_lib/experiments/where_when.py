@@ -213,16 +213,20 @@ def where_when_results(seeds=SEEDS, progress: bool = True) -> WhereWhenResults:
 # ============================================================================ phrases
 
 def _setting(res: SeedResults, key: str) -> str:
-    return f"(CNN sur *digits*, {len(res[key].seeds)} graines)"
+    """« Sur 6 graines (CNN, *digits*) » : le début de chaque phrase."""
+    return f"Sur {len(res[key].seeds)} graines (CNN, *digits*)"
 
 
 def within_table(results: WhereWhenResults) -> list[list[str]]:
-    """Lignes du tableau « plus grande sparsité à 0,5 point du dense » : méthode, moyenne ± écart type, par graine."""
+    """Lignes du tableau « plus grande sparsité à 0,5 point du dense » : méthode, moyenne ± écart type, par graine.
+
+    Une graine où aucune sparsité de la grille ne tient compte pour 0 dans la moyenne (« < 60 % »)."""
     res = results.results
     rows = []
     for m in ALLOCATIONS:
         s = res[within_key(m)]
-        rows.append([m, pm(s.mean, s.std, 0)] + [pct(v, 0) for v in s.values])
+        below = f"< {pct(ALLOCATION_SPARSITIES[0], 0)}"  # aucune sparsité de la grille (comptée 0)
+        rows.append([m, pm(s.mean, s.std, 0)] + [pct(v, 0) if v > 0 else below for v in s.values])
     return rows
 
 
@@ -235,18 +239,17 @@ def say_allocation_vs(other: str, sparsity: float = 0.9, seeds=SEEDS) -> Stateme
     res = where_when_results(seeds).results
     a, b = allocation_key(SENSITIVITY, sparsity), allocation_key(other, sparsity)
     p, setting = pct(sparsity, 0), _setting(res, a)
-    word = {UNIFORM: "uniforme", GLOBAL: "globale (un seul seuil |w|)", ERK: "ERK"}[other]
     return say(
         f"sensibilite-contre-{SLUG[other]}-{round(100 * sparsity)}",
         compare(res[a], res[b]), label=f"sensibilité − {other}, {p}",
-        net=(f"À {p} de sparsité globale et après le même fine-tuning, la répartition par sensibilité finit "
-             f"nettement au-dessus de la répartition {word} {setting} : donner à chaque couche la part "
-             "que le balayage dit tolérable protège les couches fragiles."),
-        pas_net=(f"À {p}, on ne peut pas départager la répartition par sensibilité et la répartition {word} "
-                 f"{setting} : à cette échelle, les deux laissent à chaque couche de quoi travailler."),
-        inverse=(f"À {p}, la répartition {word} finit nettement au-dessus de la répartition par sensibilité "
-                 f"{setting} : le balayage juge chaque couche **seule**, sans ré-entraînement ; il ne voit pas "
-                 "que le fine-tuning répare mieux certaines couches que d'autres."),
+        net=(f"{setting}, à {p} de sparsité globale et après le même fine-tuning, la répartition par sensibilité "
+             f"finit nettement au-dessus de la répartition {other} : donner à chaque couche la part que le "
+             "balayage dit tolérable protège les couches fragiles."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager la répartition par sensibilité et la répartition "
+                 f"{other} : l'écart moyen reste dans le bruit des graines."),
+        inverse=(f"{setting}, à {p}, la répartition {other} finit nettement au-dessus de la répartition par "
+                 "sensibilité : le balayage juge chaque couche **seule** et sans ré-entraînement ; il ne voit "
+                 "ni les effets croisés entre couches, ni ce que le fine-tuning répare."),
     )
 
 
@@ -261,18 +264,18 @@ def say_within_dense(method: str = SENSITIVITY, other: str = UNIFORM, seeds=SEED
     return say(
         f"sparsite-a-05-point-{SLUG[method]}-contre-{SLUG[other]}",
         compare(a, b), label=f"sparsité max. {method} − {other}",
-        net=(f"La répartition « {method} » reste à 0,5 point du dense jusqu'à une sparsité nettement plus haute "
-             f"que la répartition « {other} » ({a.fmt(0)} contre {b.fmt(0)}) {setting}."),
-        pas_net=(f"Sur la sparsité atteinte à 0,5 point du dense, on ne peut pas départager « {method} » "
-                 f"({a.fmt(0)}) et « {other} » ({b.fmt(0)}) {setting} : la grille est grossière et 0,5 point "
-                 "vaut moins de deux images de test."),
-        inverse=(f"La répartition « {other} » reste à 0,5 point du dense jusqu'à une sparsité nettement plus haute "
-                 f"que « {method} » ({b.fmt(0)} contre {a.fmt(0)}) {setting}."),
+        net=(f"{setting}, la répartition « {method} » reste à 0,5 point du dense jusqu'à une sparsité nettement "
+             f"plus haute que la répartition « {other} » : {a.fmt(0)} contre {b.fmt(0)}."),
+        pas_net=(f"{setting}, on ne peut pas départager « {method} » ({a.fmt(0)}) et « {other} » ({b.fmt(0)}) "
+                 "sur la sparsité atteinte à 0,5 point du dense : la grille est grossière et 0,5 point vaut "
+                 "moins de deux images de test."),
+        inverse=(f"{setting}, la répartition « {other} » reste à 0,5 point du dense jusqu'à une sparsité "
+                 f"nettement plus haute que « {method} » : {b.fmt(0)} contre {a.fmt(0)}."),
     )
 
 
-RENDA = ("Renda et al. (2020) concluent (résumé) : « both rewinding techniques outperform fine-tuning » "
-         "(ResNet, VGG sur CIFAR-10 et ImageNet, GNMT)")
+RENDA = ("Renda et al. (2020, résumé) : « both rewinding techniques outperform fine-tuning » (ResNet et VGG "
+         "sur CIFAR-10, ResNet-50 sur ImageNet, GNMT)")
 
 
 def say_lr_rewinding_vs_fine_tuning(seeds=SEEDS) -> Statement:
@@ -282,13 +285,13 @@ def say_lr_rewinding_vs_fine_tuning(seeds=SEEDS) -> Statement:
     return say(
         "rembobinage-taux-contre-fine-tuning", compare(res[LR_REWIND], res[FINE_TUNING]),
         label=f"rembobinage du taux − fine-tuning, {p}",
-        net=(f"À {p}, rejouer la fin du calendrier (grand taux puis petit) bat nettement le fine-tuning au petit "
-             f"taux, à budget égal de {RETRAIN} époques {setting}. {RENDA} : **tenu** à notre échelle."),
-        pas_net=(f"À {p}, on ne peut pas départager le rembobinage du taux et le fine-tuning à budget égal "
-                 f"{setting}. {RENDA} : **pas confirmé** à notre échelle (ni contredit)."),
-        inverse=(f"À {p}, le fine-tuning au petit taux bat nettement le rembobinage du taux {setting}. "
-                 f"{RENDA} : **contredit** à notre échelle ; le grand taux rejoué éloigne ici le réseau de "
-                 "son minimum plus qu'il ne l'aide."),
+        net=(f"{setting}, à {p}, rejouer la fin du calendrier (grand taux puis petit) bat nettement le "
+             f"fine-tuning au petit taux, à budget égal de {RETRAIN} époques. {RENDA} : **tenu** à notre échelle."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager le rembobinage du taux et le fine-tuning à budget "
+                 f"égal. {RENDA} : **pas confirmé** à notre échelle (ni contredit)."),
+        inverse=(f"{setting}, à {p}, le fine-tuning au petit taux bat nettement le rembobinage du taux. {RENDA} : "
+                 "**contredit** à notre échelle ; le grand taux rejoué éloigne ici le réseau de son minimum "
+                 "plus qu'il ne l'aide."),
     )
 
 
@@ -299,11 +302,11 @@ def say_weight_rewinding_vs_fine_tuning(seeds=SEEDS) -> Statement:
     return say(
         "rembobinage-poids-contre-fine-tuning", compare(res[WEIGHT_REWIND], res[FINE_TUNING]),
         label=f"rembobinage des poids − fine-tuning, {p}",
-        net=(f"À {p}, repartir des poids de l'époque {EPOCHS - RETRAIN} avec leur calendrier bat nettement le "
-             f"fine-tuning à budget égal {setting}. {RENDA} : **tenu** à notre échelle."),
-        pas_net=(f"À {p}, on ne peut pas départager le rembobinage des poids et le fine-tuning à budget égal "
-                 f"{setting}. {RENDA} : **pas confirmé** à notre échelle."),
-        inverse=(f"À {p}, le fine-tuning bat nettement le rembobinage des poids à budget égal {setting}. "
+        net=(f"{setting}, à {p}, repartir des poids de l'époque {EPOCHS - RETRAIN} avec leur calendrier bat "
+             f"nettement le fine-tuning à budget égal. {RENDA} : **tenu** à notre échelle."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager le rembobinage des poids et le fine-tuning à "
+                 f"budget égal. {RENDA} : **pas confirmé** à notre échelle."),
+        inverse=(f"{setting}, à {p}, le fine-tuning bat nettement le rembobinage des poids à budget égal. "
                  f"{RENDA} : **contredit** à notre échelle ; en {RETRAIN} époques, les poids rembobinés n'ont "
                  "pas le temps de rattraper les poids finaux."),
     )
@@ -313,22 +316,23 @@ def say_rewinding_vs_reinit(seeds=SEEDS) -> Statement:
     """Rembobinage des poids contre le témoin réinitialisé (mêmes masques, même calendrier)."""
     res = where_when_results(seeds).results
     p, setting = pct(REWIND_SPARSITY, 0), _setting(res, REINIT)
-    frankle = ("Frankle & Carbin (2019, §2) : réinitialisé au hasard, un ticket gagnant apprend moins vite et "
+    frankle = ("Frankle & Carbin (2019) : réinitialisé au hasard, un ticket gagnant apprend moins vite et "
                "finit moins haut")
     return say(
         "rembobinage-contre-reinitialisation", compare(res[WEIGHT_REWIND], res[REINIT]),
         label=f"rembobinage des poids − réinitialisation, {p}",
-        net=(f"À {p}, les mêmes masques avec des poids tirés à nouveau finissent nettement plus bas que les poids "
-             f"rembobinés {setting} : le masque seul ne suffit pas, les valeurs comptent. {frankle} : **tenu**."),
-        pas_net=(f"À {p}, on ne peut pas départager les poids rembobinés et des poids tirés à nouveau {setting} : "
-                 f"ici, le masque seul porterait l'essentiel. {frankle} : **pas confirmé** à notre échelle."),
-        inverse=(f"À {p}, des poids tirés à nouveau finissent nettement au-dessus des poids rembobinés {setting}. "
-                 f"{frankle} : **contredit** à notre échelle."),
+        net=(f"{setting}, à {p}, les mêmes masques avec des poids tirés à nouveau finissent nettement plus bas "
+             f"que les poids rembobinés : le masque seul ne suffit pas, les valeurs comptent. {frankle} : "
+             "**tenu**."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager les poids rembobinés et des poids tirés à "
+                 f"nouveau. {frankle} : **pas confirmé** à notre échelle."),
+        inverse=(f"{setting}, à {p}, des poids tirés à nouveau finissent nettement au-dessus des poids "
+                 f"rembobinés. {frankle} : **contredit** à notre échelle."),
     )
 
 
-FRANKLE_2021 = ("Frankle et al. (2021) écrivent (résumé) que ces méthodes « surpass the trivial baseline of "
-                "random pruning » mais « remain below the accuracy of magnitude pruning after training »")
+FRANKLE_2021 = ("Frankle et al. (2021, résumé) : ces méthodes « surpass the trivial baseline of random pruning » "
+                "mais « remain below the accuracy of magnitude pruning after training »")
 
 
 def say_snip_vs_random(seeds=SEEDS) -> Statement:
@@ -337,31 +341,33 @@ def say_snip_vs_random(seeds=SEEDS) -> Statement:
     p, setting = pct(INIT_SPARSITY, 0), _setting(res, SNIP)
     return say(
         "snip-contre-hasard", compare(res[SNIP], res[RANDOM]), label=f"SNIP − hasard, {p}",
-        net=(f"À {p} dès l'initialisation, SNIP finit nettement au-dessus d'un masque tiré au hasard {setting}. "
-             f"{FRANKLE_2021} : la première moitié est **tenue** ici."),
-        pas_net=(f"À {p} dès l'initialisation, on ne peut pas départager SNIP et un masque au hasard {setting}. "
+        net=(f"{setting}, à {p} dès l'initialisation, SNIP finit nettement au-dessus d'un masque tiré au "
+             f"hasard. {FRANKLE_2021} : la première moitié est **tenue** ici."),
+        pas_net=(f"{setting}, à {p} dès l'initialisation, on ne peut pas départager SNIP et un masque au hasard. "
                  f"{FRANKLE_2021} : la première moitié n'est **pas confirmée** ici."),
-        inverse=(f"À {p} dès l'initialisation, un masque au hasard finit nettement au-dessus de SNIP {setting}. "
+        inverse=(f"{setting}, à {p} dès l'initialisation, un masque au hasard finit nettement au-dessus de SNIP. "
                  f"{FRANKLE_2021} : la première moitié est **contredite** ici."),
     )
 
 
 def say_magnitude_after_training_vs_snip(seeds=SEEDS) -> Statement:
-    """Magnitude après entraînement (+ fine-tuning) contre SNIP à l'initialisation, même sparsité."""
+    """Magnitude après entraînement (masque global, puis rembobinage du taux) contre SNIP à
+    l'initialisation, même sparsité ; la magnitude a eu ``EPOCHS`` + ``RETRAIN`` époques, SNIP ``EPOCHS``."""
     if REWIND_SPARSITY != INIT_SPARSITY:
         raise ValueError("la comparaison demande REWIND_SPARSITY == INIT_SPARSITY.")
     res = where_when_results(seeds).results
     p, setting = pct(INIT_SPARSITY, 0), _setting(res, SNIP)
-    budget = f"{EPOCHS} + {RETRAIN} époques contre {EPOCHS}"
+    after = (f"la magnitude **après** l'entraînement, suivie du rembobinage du taux ({EPOCHS} + {RETRAIN} "
+             f"époques contre {EPOCHS})")
     return say(
-        "magnitude-apres-contre-snip", compare(res[FINE_TUNING], res[SNIP]),
+        "magnitude-apres-contre-snip", compare(res[LR_REWIND], res[SNIP]),
         label=f"magnitude après entraînement − SNIP, {p}",
-        net=(f"À {p}, élaguer par magnitude **après** l'entraînement (puis fine-tuning ; {budget}) finit nettement "
-             f"au-dessus de SNIP à l'initialisation {setting}. {FRANKLE_2021} : la seconde moitié est **tenue**."),
-        pas_net=(f"À {p}, on ne peut pas départager la magnitude après entraînement ({budget}) et SNIP à "
-                 f"l'initialisation {setting}. {FRANKLE_2021} : la seconde moitié n'est **pas confirmée** ici."),
-        inverse=(f"À {p}, SNIP à l'initialisation finit nettement au-dessus de la magnitude après entraînement "
-                 f"({budget}) {setting}. {FRANKLE_2021} : la seconde moitié est **contredite** ici."),
+        net=(f"{setting}, à {p}, {after}, finit nettement au-dessus de SNIP à l'initialisation. "
+             f"{FRANKLE_2021} : la seconde moitié est **tenue**."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager SNIP à l'initialisation et {after}. "
+                 f"{FRANKLE_2021} : la seconde moitié n'est **pas confirmée** ici."),
+        inverse=(f"{setting}, à {p}, SNIP à l'initialisation finit nettement au-dessus de {after}. "
+                 f"{FRANKLE_2021} : la seconde moitié est **contredite** ici."),
     )
 
 
@@ -373,13 +379,13 @@ def say_snip_shuffle(seeds=SEEDS) -> Statement:
              "weights these methods prune within each layer »")
     return say(
         "snip-contre-snip-melange", compare(res[SNIP], res[SHUFFLED]), label=f"SNIP − SNIP mélangé, {p}",
-        net=(f"À {p}, mélanger les positions de SNIP dans chaque couche fait nettement baisser la précision "
-             f"{setting} : ici, SNIP choisit **quels** poids garder, pas seulement combien par couche. {claim} : "
-             "**pas tenu** à notre échelle. Une piste : sur des images 8×8, des pixels du bord sont toujours "
-             "nuls ; leur gradient est nul, SNIP retire d'abord leurs poids, que le mélange fait revivre."),
-        pas_net=(f"À {p}, on ne peut pas départager SNIP et SNIP mélangé dans chaque couche {setting}. {claim} : "
-                 "**tenu** à notre échelle : ce qui compte est la part gardée par couche."),
-        inverse=(f"À {p}, SNIP mélangé dans chaque couche finit nettement au-dessus de SNIP {setting}. {claim} : "
+        net=(f"{setting}, à {p}, mélanger les positions de SNIP dans chaque couche fait nettement baisser la "
+             f"précision : ici, SNIP choisit **quels** poids garder, pas seulement combien par couche. {claim} : "
+             "**pas tenu** à notre échelle."),
+        pas_net=(f"{setting}, à {p}, on ne peut pas départager SNIP et SNIP mélangé dans chaque couche : on ne "
+                 f"détecte pas d'effet du choix des poids à l'intérieur d'une couche. {claim} : **compatible** "
+                 "avec nos mesures (sans le démontrer : « pas net » n'est pas « égal »)."),
+        inverse=(f"{setting}, à {p}, SNIP mélangé dans chaque couche finit nettement au-dessus de SNIP. {claim} : "
                  "**tenu** (et même dépassé) à notre échelle : ce qui compte est la part gardée par couche."),
     )
 
