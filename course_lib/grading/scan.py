@@ -50,7 +50,7 @@ NAMES = {
     "socket": "réseau", "course_grade": "outil de notation", "atexit": "fin du processus",
     "exec": "exécution de texte (exec)", "eval": "exécution de texte (eval)",
     "compile": "exécution de texte (compile)", "breakpoint": "débogueur", "pdb": "débogueur",
-    "sys.stdout": "sortie standard", "sys.stderr": "sortie d'erreur", "inspect": "introspection",
+    "chmod": "droits des fichiers (chmod)", "sys.stdout": "sortie standard", "sys.stderr": "sortie d'erreur", "inspect": "introspection",
 }
 # Ceux-ci ne sont signalés que comme noms nus (``model.eval()`` ou ``torch.compile`` sont permis).
 NAME_ONLY = {"exec", "eval", "compile", "globals", "vars", "breakpoint", "signal", "inspect"}
