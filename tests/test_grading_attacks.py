@@ -4,8 +4,10 @@ passage de ``course-grade`` (exercice factice de ``test_grading`` : noyaux rapid
 
 Réponse de base : ``double`` FAUX (``return x``) : 0 point. Chaque attaque ajoute, dans la cellule-
 réponse, une ligne qui aurait donné des points sans les protections (bac à sable, remise en état
-d'IPython avant chaque test, confirmation de fin par secret, masquage des fonctions intégrées
-redéfinies) ; l'analyse statique doit en plus la signaler (``a_verifier``).
+d'IPython avant chaque test, test compté sur la seule réponse ``execute_reply`` du noyau, masquage
+des fonctions intégrées redéfinies) ; l'analyse statique doit en plus la signaler (``a_verifier``).
+Les attaques lancées DEPUIS le test (code de l'élève appelé par le test) sont dans
+``test_grading_holes.py``.
 """
 
 from __future__ import annotations
