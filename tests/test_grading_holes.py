@@ -62,6 +62,11 @@ FORGERIES = {
     "forge_reply_then_exit": ("import sys, os, time\ndef _attack():\n" + _FIND_REQUEST
                               + "    time.sleep(0.3)\n    os._exit(0)\n"),
     "forge_reply": "import sys\ndef _attack():\n" + _FIND_REQUEST,
+    # dans la cellule de l'élève : remettre le gestionnaire d'ipykernel à la place de celui du
+    # lanceur (les tests ne seraient plus exécutés du tout, donc plus jamais en échec)
+    "bypass_handler": ("import sys\ndef _attack():\n    pass\n"
+                       "k = getattr(sys.modules['IPy' + 'thon'], 'get_' + 'ipython')().kernel\n"
+                       "k.shell_handlers['execute_request'] = k.execute_request\n"),
 }
 
 # Cherche le texte du test caché partout où un test l'aurait laissé ; écrit ce qu'il trouve

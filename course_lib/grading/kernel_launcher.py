@@ -12,8 +12,8 @@ Variables d'environnement (posées par ``worker``) :
 - ``COURSE_GRADE_RUNTIME`` : dossier de connexion, passé en lecture seule une fois les sockets
   créées (hors du quota disque du bac à sable : il ne doit pas servir à écrire).
 
-Une cellule de test arrive comme une requête d'exécution dont le code est vide et dont les
-MÉTADONNÉES portent ``{"course_grade": {"nonce": X}}`` (``worker``) ; son texte arrive À PART,
+Une cellule de test arrive comme une requête d'exécution dont le code échoue (si ce gestionnaire
+a été retiré, le test échoue) et dont les MÉTADONNÉES portent ``{"course_grade": {"nonce": X}}`` (``worker``) ; son texte arrive À PART,
 par un tube nommé (``COURSE_GRADE_TESTS``, ouvert en lecture au démarrage puis effacé par le
 worker), en un enregistrement ``"X LONGUEUR\n" + texte`` écrit juste avant la requête : il n'est
 ni dans les messages ZMQ que le noyau garde en mémoire, ni ailleurs une fois compilé (à défaut de
@@ -192,12 +192,13 @@ def install(kernel, snapshot: Snapshot, tests_fd: int | None = None) -> None:
     """Les requêtes d'exécution marquées ``course_grade`` sont des tests (voir le module)."""
     original = kernel.shell_handlers["execute_request"]
     shell = snapshot.shell
+    restore, hide_shadowing = snapshot.restore, snapshot.hide_shadowing  # liés dès maintenant
 
     async def execute_request(stream, ident, parent):
         meta = (parent.get("metadata") or {}).pop("course_grade", None)
         if not isinstance(meta, dict):
             return await original(stream, ident, parent)
-        snapshot.restore()
+        restore()
         shell.user_ns["__builtins__"] = builtins
         content = parent["content"]
         content["store_history"] = False
@@ -214,7 +215,7 @@ def install(kernel, snapshot: Snapshot, tests_fd: int | None = None) -> None:
         except SyntaxError as exc:  # un test mal écrit : l'erreur, sans le texte du test
             content["code"] = f"raise SyntaxError({f'test illisible (ligne {exc.lineno})'!r})"
         del meta, source
-        hidden = snapshot.hide_shadowing()
+        hidden = hide_shadowing()
         try:
             return await original(stream, ident, parent)
         finally:

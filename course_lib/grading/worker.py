@@ -94,12 +94,17 @@ def _open_pipe(path: Path) -> int | None:
     return fd
 
 
+_UNHANDLED = "raise RuntimeError('test non reçu par le lanceur du noyau de notation')"
+
+
 def _marked_execute(kc, meta: dict, sent: list):
-    """``kc.execute`` pour une cellule de test : code vide, ``metadata["course_grade"] = meta``,
+    """``kc.execute`` pour une cellule de test : un code qui échoue (``_UNHANDLED`` : le lanceur
+    le remplace), ``metadata["course_grade"] = meta``,
     sans historique ; l'identifiant du message envoyé est ajouté à ``sent``."""
     def execute(code, silent=False, store_history=False, user_expressions=None, allow_stdin=None,
                 stop_on_error=True):
-        content = {"code": "", "silent": False, "store_history": False, "user_expressions": {},
+        # sans le gestionnaire du lanceur (remplacé par l'élève ?), ce code-là échoue
+        content = {"code": _UNHANDLED, "silent": False, "store_history": False, "user_expressions": {},
                    "allow_stdin": False, "stop_on_error": stop_on_error}
         msg = kc.session.msg("execute_request", content, metadata={"course_grade": meta})
         kc.shell_channel.send(msg)
