@@ -151,7 +151,11 @@ def make_client(nb, km, params: dict, kill):
             return super().process_message(msg, cell, cell_index)
 
         def output(self, outs, msg, display_id, cell_index):
-            size = _size(msg.get("content") or {})
+            content = msg.get("content") or {}
+            if msg["msg_type"] == "error":  # gardée (elle note la cellule), mais raccourcie
+                content["evalue"] = str(content.get("evalue", ""))[:10_000]
+                content["traceback"] = [str(t)[:2_000] for t in content.get("traceback", [])[-40:]]
+            size = _size(content)
             kept = self.kept.get(cell_index, 0)
             if kept + size > kept_cap and msg["msg_type"] != "error":
                 if kept <= kept_cap:
