@@ -6,13 +6,12 @@ tolérées) est faite par nbval (``make test``) ; ici, la forme et la générati
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 
 import nbformat
 import pytest
-from conftest import CHAPTER_SCHEDULER, ROOT
+from conftest import ROOT
 
 from course_lib.grading import generate, student_copy
 from course_lib.grading.exercises import find_exercises
@@ -154,136 +153,5 @@ def test_student_copy_refuses_a_non_empty_target_and_detects_leaks(tmp_path):
         student_copy.make_student_copy(ROOT / "notebooks" / "copie")
 
 
-# ----------------------------------------------------------------------------------------------
-# Les tests visibles attrapent les erreurs typiques (issue 12, point 5).
-#
-# Chaque cas exécute, dans un espace de noms neuf, les cellules du notebook élève distribué :
-# la mise en place (une fois par exercice), les cellules-réponses (celles de la solution, ou une
-# erreur typique obtenue en modifiant une ligne de la solution), puis la cellule de tests visibles
-# visée. On vérifie que la bonne réponse y passe et que chaque erreur y échoue avec un message qui
-# nomme l'idée fausse.
-
-def _answers(ex_id) -> dict[str, str]:
-    return {c.metadata.nbgrader["grade_id"]: c.source for c in source(ex_id).cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
-
-
-def _mutated(ex_id, grade_id, old, new) -> dict[str, str]:
-    """Les réponses de la solution, où ``old`` devient ``new`` dans la cellule ``grade_id``."""
-    answers = _answers(ex_id)
-    assert old in answers[grade_id], f"{ex_id}/{grade_id} : la ligne à modifier a disparu : {old!r}"
-    answers[grade_id] = answers[grade_id].replace(old, new)
-    return answers
-
-
-def _run(code: str, ns: dict, name: str) -> None:
-    exec(compile(code, f"<{name}>", "exec"), ns)  # noqa: S102  (cellules du notebook distribué)
-
-
-_SETUP_CACHE: dict[str, dict] = {}
-
-
-def _setup_namespace(ex_id) -> dict:
-    """Les cellules de code avant la première réponse (données, modèle de référence), une fois."""
-    if ex_id not in _SETUP_CACHE:
-        ns: dict = {"__name__": "__main__"}
-        for i, c in enumerate(student(ex_id).cells):
-            if c.metadata.get("nbgrader", {}).get("solution"):
-                break
-            if c.cell_type == "code":
-                _run(c.source, ns, f"{ex_id} cellule {i}")
-        _SETUP_CACHE[ex_id] = ns
-    return _SETUP_CACHE[ex_id]
-
-
-def visible_test_error(ex_id, answers: dict[str, str], test_id: str) -> str | None:
-    """Message de l'``AssertionError`` levée par la cellule de tests visibles ``test_id``
-    (``None`` si elle passe). Les autres cellules notées sont sautées ; une autre erreur remonte."""
-    ns = dict(_setup_namespace(ex_id))
-    for key in ("baseline", "reference_state"):  # une réponse fautive peut modifier la référence
-        if key in ns:
-            ns[key] = copy.deepcopy(ns[key])
-    started = False
-    for i, c in enumerate(student(ex_id).cells):
-        nbg = c.metadata.get("nbgrader", {})
-        started = started or bool(nbg.get("solution"))
-        if not started or c.cell_type != "code":
-            continue
-        if nbg.get("solution"):
-            _run(answers[nbg["grade_id"]], ns, f"{ex_id} réponse {nbg['grade_id']}")
-        elif nbg.get("grade_id") == test_id:
-            try:
-                _run(c.source, ns, f"{ex_id} {test_id}")
-            except AssertionError as err:
-                return str(err)
-            return None
-        elif not nbg.get("grade"):
-            _run(c.source, ns, f"{ex_id} cellule {i}")
-    raise AssertionError(f"{ex_id} : cellule de tests {test_id!r} introuvable")
-
-
-_QUANTILE_MASKS = '''all_scores = torch.cat([t.flatten() for t in scores.values()])
-    threshold = torch.quantile(all_scores, sparsity)
-    return {name: (t > threshold).float() for name, t in scores.items()}'''
-
-# (exercice, cellule de tests visibles, réponses, fragments attendus dans le message)
-TYPICAL_MISTAKES = {
-    "obd_divise_par_h": ("8.5.1", "test_importance", lambda: _mutated(
-        "8.5.1", "importance", "return compute_obd_saliency(model, loss_fn, loader, n_batches=n_batches)",
-        "h = approximate_hessian_diag(model, loss_fn, loader, n_batches=n_batches)\n"
-        "        return {n: w ** 2 / (2 * h[n] + 1e-10) for n, w in get_weights(model).items()}"),
-        ["PLUS important", "divisé par H"]),
-    "comparaison_sans_copie": ("8.5.1", "test_comparaison", lambda: _mutated(
-        "8.5.1", "comparaison", "model = copy.deepcopy(baseline)", "model = baseline"),
-        ["a modifié le modèle de référence", "copy.deepcopy(baseline)"]),
-    "une_seule_copie_pour_tous": ("8.5.1", "test_comparaison", lambda: _mutated(
-        "8.5.1", "comparaison", "for criterion in criteria:\n        model = copy.deepcopy(baseline)",
-        "model = copy.deepcopy(baseline)\n    for criterion in criteria:"),
-        ["dépend de ceux qui le précèdent", "pour CHAQUE critère"]),
-    "regle_du_chapitre": ("8.5.2", "test_interface", lambda: {"scheduler": CHAPTER_SCHEDULER},
-                          ["ne l'atteint jamais", "il faut ralentir", "c'est accélérer"]),
-    "pas_double_apres_chute": ("8.5.2", "test_interface", lambda: _mutated(
-        "8.5.2", "scheduler", "self.increment *= self.slowdown", "self.increment *= 2"),
-        ["il faut ralentir"]),
-    "pas_proportionnel_au_reste": ("8.5.2", "test_interface", lambda: _mutated(
-        "8.5.2", "scheduler", "nxt = self.current_sparsity + self.increment",
-        "nxt = self.current_sparsity + (self.target_sparsity - self.current_sparsity) / 10"),
-        ["ne l'atteint jamais"]),
-    "sans_normalisation": ("8.5.3", "test_formes", lambda: _mutated(
-        "8.5.3", "combinaison", "nm, ng = normalize_scores(magnitude), normalize_scores(gradient)",
-        "nm, ng = magnitude, gradient"),
-        ["Échelle", "écrase l'autre"]),
-    "maximum_par_couche": ("8.5.3", "test_formes", lambda: _mutated(
-        "8.5.3", "combinaison", "return {name: t / top for name, t in scores.items()}",
-        "return {name: t / t.max() for name, t in scores.items()}"),
-        ["couche par couche", "statistique globale"]),
-    "seuil_par_quantile": ("8.5.3", "test_formes", lambda: _mutated(
-        "8.5.3", "combinaison",
-        "return create_masks_from_importance(combined_criterion(magnitude, gradient, alpha), sparsity)",
-        "scores = combined_criterion(magnitude, gradient, alpha)\n    " + _QUANTILE_MASKS),
-        ["au lieu de 9", "torch.quantile", "k plus petits"]),
-    "selection_par_couche": ("8.5.3", "test_formes", lambda: _mutated(
-        "8.5.3", "combinaison", "combined_criterion(magnitude, gradient, alpha), sparsity)",
-        "combined_criterion(magnitude, gradient, alpha), sparsity, scope=\"layer\")"),
-        ["couche par couche au lieu d'un seul classement"]),
-}
-
-VISIBLE_TESTS = {"8.5.1": ["test_importance", "test_comparaison"], "8.5.2": ["test_interface"],
-                 "8.5.3": ["test_formes"]}
-
-
-# 8.5.1 : nbval exécute déjà la solution (sans étiquette raises-exception, un test visible qui
-# échoue l'y fait échouer) ; ses réentraînements coûtent cher, on ne les refait pas ici.
-@pytest.mark.parametrize("ex_id", ["8.5.2", "8.5.3"])
-def test_the_solution_passes_the_visible_tests(ex_id):
-    for test_id in VISIBLE_TESTS[ex_id]:
-        assert visible_test_error(ex_id, _answers(ex_id), test_id) is None, test_id
-
-
-@pytest.mark.parametrize("mistake", list(TYPICAL_MISTAKES))
-def test_visible_tests_catch_the_typical_mistake_and_explain_it(mistake):
-    ex_id, test_id, answers, expected = TYPICAL_MISTAKES[mistake]
-    message = visible_test_error(ex_id, answers(), test_id)
-    assert message is not None, f"{mistake} : les tests visibles acceptent cette erreur"
-    missing = [text for text in expected if text not in message]
-    assert not missing, f"{mistake} : le message n'explique pas l'erreur ({missing}) :\n{message}"
+# Les erreurs typiques que les tests visibles doivent attraper, et les réponses justes écrites
+# autrement : le catalogue tests/wrong_answers/, exécuté par tests/test_wrong_answers.py.

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import outputs, process, reports, sandbox
+from . import outputs, process, reports, sandbox, similarity
 from .exercises import ROOT, SOLUTIONS_DIR, Exercise, find_exercises
 from .generate import make_student_notebook
 from .prepare import ROLE_ANSWER, ROLE_TEST, merge, read_submission, role
@@ -267,6 +267,11 @@ def _before_running(nb, ctx: Context, result: Result) -> None:
     if findings:
         result.flag("a_verifier")
         result.review = [str(f) for f in findings[:8]]
+    copies = similarity.library_copies({i: s for i, s in cells.items() if s not in released},
+                                       ctx.exercise.id)
+    if copies:  # code de course_lib recopié ou enveloppé (similarity)
+        result.flag("a_verifier")
+        result.review += [str(c) for c in copies[:4]]
 
 
 def _zero(cell, reason: str) -> CellResult:
