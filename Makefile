@@ -35,7 +35,8 @@ LAB_ROOT := $(dir $(FIRST_NOTEBOOK))
 LAB_URL := /lab/workspaces/$(WORKSPACE)/tree/$(notdir $(FIRST_NOTEBOOK))
 lab: venv git-filter
 	@ls "$(WORKSPACES_DIR)"/default-*.jupyterlab-workspace >/dev/null 2>&1 || \
-	$(LAB_ENV) $(BIN)/jupyter lab workspaces import --log-level=WARN jupyter_config/workspace.json
+	$(LAB_ENV) $(BIN)/jupyter lab workspaces import jupyter_config/workspace.json >/dev/null 2>&1 || \
+	echo ">> espace de travail par défaut non amorcé : /lab s'ouvrira sur le lanceur"
 	$(LAB_ENV) $(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) --ServerApp.root_dir=$(LAB_ROOT) \
 	--LabApp.workspaces_dir="$(WORKSPACES_DIR)" --LabApp.default_url=$(LAB_URL) $(LAB_ARGS)
 

@@ -316,7 +316,7 @@ def _run_all(page, lab: Lab, rel: str) -> None:
     # JupyterLab est en français (jupyter_config/) : le menu s'appelle « Exécution » (ou « Run » si le
     # pack de langue manque) ; l'entrée est choisie par sa commande, pas par son libellé.
     page.locator("#jp-MainMenu .lm-MenuBar-item", has_text=re.compile(r"^(Run|Ex[ée]cution|Ex[ée]cuter)$")).click()
-    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]:visible').first.click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]:visible').first.click()
 
 
 def _wait_finished(page, lab: Lab, rel: str, timeout: float) -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -120,13 +121,312 @@ def _dry_run(target: str) -> str:
     return proc.stdout
 
 
+def lab_command(out: str) -> dict[str, str]:
+    """Les réglages de la commande ``jupyter lab`` (celle qui sert le cours) d'un ``make -n lab``."""
+    line = re.search(r"jupyter lab --port.*$", out.replace("\\\n", " "), re.M).group(0)
+    return dict(re.findall(r"--([A-Za-z]+\.[a-z_]+)=\"?([^\s\"]+)", line))
+
+
 def test_make_lab_dry_run():
     out = _dry_run("lab")
     assert "scripts/ensure_venv.sh" in out and re.search(r"ensure_venv\.sh\s*$", out, re.M)
-    m = re.search(r"jupyter lab .*?(\S+\.ipynb)", out, re.S)
-    assert m and (ROOT / m.group(1)).is_file(), f"premier notebook introuvable : {out}"
-    assert m.group(1).startswith("notebooks/00_")
     assert re.search(r"JUPYTER_CONFIG_PATH=\S*jupyter_config", out)
+    # le filtre git est installé avant que JupyterLab ne sauvegarde le moindre notebook
+    assert out.index("ensure_venv.sh") < out.index("nbstripout --install") < out.index("jupyter lab --port")
+    settings = lab_command(out)
+    # Toute adresse mène au notebook 00 : default_url est l'adresse affichée, celle du navigateur
+    # ouvert d'office, et la cible de la racine du serveur.
+    m = re.fullmatch(r"/lab/workspaces/([A-Za-z0-9_-]+)/tree/(\S+\.ipynb)", settings["LabApp.default_url"])
+    assert m, settings
+    first = (ROOT / settings["ServerApp.root_dir"] / m.group(2)).resolve()
+    assert first.is_file() and first.name.startswith("00_") and first.parent == ROOT / "notebooks"
+    # un espace de travail au cours : dans le dépôt, ignoré par git, pas celui de ~/.jupyter
+    workspaces = Path(settings["LabApp.workspaces_dir"])
+    assert workspaces.is_relative_to(ROOT), workspaces
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(workspaces / "default-37a8.jupyterlab-workspace")],
+                             cwd=ROOT)
+    assert ignored.returncode == 0, f"{workspaces} n'est pas ignoré par git"
+
+
+def test_course_workspace_seed_opens_notebook_00():
+    """Le modèle de l'espace par défaut (/lab) : le notebook 00 ouvert, et rien d'autre."""
+    import json
+
+    seed = json.loads((ROOT / "jupyter_config" / "workspace.json").read_text(encoding="utf-8"))
+    assert seed["metadata"]["id"] == "default"
+    layout = seed["data"]["layout-restorer:data"]["main"]
+    root = ROOT / lab_command(_dry_run("lab"))["ServerApp.root_dir"]
+    assert layout["dock"]["widgets"] == [layout["current"]]
+    path = seed["data"][layout["current"]]["data"]["path"]
+    assert (root / path).resolve() == sorted((ROOT / "notebooks").glob("00_*.ipynb"))[0]
+
+
+def test_french_is_the_default_language():
+    """jupyter_config/ (make lab, Binder via postBuild) fait du français la langue de JupyterLab,
+    et le pack de langue installé la fournit."""
+    code = ("from jupyterlab_server.settings_utils import _get_overrides\n"
+            "from jupyterlab_server.translation_utils import get_language_packs\n"
+            "o, err = _get_overrides('/nulle-part')\n"
+            "print(o.get('@jupyterlab/translation-extension:plugin', {}).get('locale'))\n"
+            "print(sorted(get_language_packs()[0]))\n")
+
+    def run(config_path: str) -> list[str]:
+        env = {**os.environ, "JUPYTER_CONFIG_PATH": config_path, "JUPYTER_CONFIG_DIR": "/nulle-part"}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()
+
+    locale, packs = run(str(ROOT / "jupyter_config"))
+    assert locale == "fr_FR" and "fr_FR" in packs, (locale, packs)
+    assert run("/nulle-part")[0] == "None"  # sans la configuration du cours : langue par défaut
+
+
+def test_postbuild_makes_binder_french(tmp_path):
+    """postBuild (Binder) met les réglages par défaut du cours dans la configuration de l'environnement."""
+    prefix = tmp_path / "conda-env"
+    log = tmp_path / "appels.log"
+    _fake_python(tmp_path, "python", f"""
+case "$*" in
+  *sys.prefix*) echo {prefix} ;;
+  *) echo "python $*" >> {log} ;;
+esac
+""")
+    _fake_python(tmp_path, "jupyter", f'echo "jupyter $*" >> {log}\n')
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    proc = _run(["bash", str(ROOT / "postBuild")], env)
+    assert proc.returncode == 0, proc.stderr
+    installed = prefix / "etc" / "jupyter" / "labconfig" / "default_setting_overrides.json"
+    assert installed.read_bytes() == (ROOT / "jupyter_config" / "labconfig" /
+                                      "default_setting_overrides.json").read_bytes()
+    assert "pip install --no-deps -e ." in log.read_text()
+
+
+# --- Le filtre git : un notebook exécuté n'empêche pas `git pull` --------------------------------
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
+           "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org",
+           "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["git", "-c", "pull.rebase=false", "-c", "init.defaultBranch=main", *args],
+                          cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
+    assert not check or proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc
+
+
+def _notebook(cells: list[str]):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(c, id=f"c{i}") for i, c in enumerate(cells)]
+    return nb
+
+
+def _jupyterlab_run(nb) -> None:
+    """Ce que JupyterLab met dans un notebook exécuté : sorties, numéros, métadonnées du noyau."""
+    import nbformat
+
+    for n, cell in enumerate([c for c in nb.cells if c.cell_type == "code"], 1):
+        cell.execution_count = n
+        cell.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": str(n)}, execution_count=n)]
+        cell.metadata["execution"] = {"iopub.status.idle": "2026-12-06T10:00:00.000000Z"}
+    nb.metadata["kernelspec"]["display_name"] = "Python 3 (ipykernel)"
+    nb.metadata["language_info"] = {"name": "python", "version": "3.12.3", "pygments_lexer": "ipython3",
+                                    "file_extension": ".py", "mimetype": "text/x-python"}
+
+
+def contents_manager(root: Path, course_config: bool = True):
+    """Le gestionnaire de fichiers du serveur Jupyter, avec la configuration de `make lab` ou sans."""
+    from jupyter_server.services.contents.filemanager import FileContentsManager
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = (PyFileConfigLoader("jupyter_server_config.py", path=str(ROOT / "jupyter_config")).load_config()
+              if course_config else Config())
+    return FileContentsManager(root_dir=str(root), config=config)
+
+
+def _run_and_save(folder: Path, name: str, course_config: bool = True) -> None:
+    """Ouvre, exécute et enregistre ``name`` comme le fait JupyterLab (API du serveur Jupyter)."""
+    cm = contents_manager(folder, course_config)
+    model = cm.get(name)
+    _jupyterlab_run(model["content"])
+    cm.save({"type": "notebook", "format": "json", "content": model["content"]}, name)
+
+
+def _course_and_student(tmp_path: Path) -> tuple[Path, Path]:
+    """Un dépôt « cours » (avec le .gitattributes du dépôt) et le clone d'un élève."""
+    import nbformat
+
+    course, student = tmp_path / "cours", tmp_path / "eleve"
+    course.mkdir()
+    _git(course, "init", "-q")
+    for name in (".gitattributes", ".gitignore"):
+        shutil.copy(ROOT / name, course / name)
+    assert _make_git_filter(course).returncode == 0  # l'enseignant commite des notebooks sans sorties
+    nbformat.write(_notebook(["x = 1", "x + 1"]), course / "00.ipynb")
+    _git(course, "add", ".")
+    _git(course, "commit", "-q", "-m", "cours")
+    _git(tmp_path, "clone", "-q", str(course), str(student))
+    return course, student
+
+
+def _make_git_filter(where: Path) -> subprocess.CompletedProcess:
+    """``make git-filter`` du Makefile du dépôt, lancé dans ``where`` avec l'interpréteur courant."""
+    return subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "git-filter",
+                           f"BIN={Path(sys.executable).parent}"], cwd=where, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **GIT_ENV})
+
+
+def _update_course(course: Path) -> None:
+    import nbformat
+
+    nbformat.write(_notebook(["x = 1", "x + 1", "print('nouvelle cellule')"]), course / "00.ipynb")
+    _git(course, "commit", "-q", "-am", "mise à jour du cours")
+
+
+def test_git_pull_works_after_running_a_notebook(tmp_path):
+    """Avec `make lab` (filtre git, jupyter_config/) : l'élève exécute et enregistre, puis met à jour."""
+    course, student = _course_and_student(tmp_path)
+    proc = _make_git_filter(student)
+    assert proc.returncode == 0, proc.stderr
+    assert _git(student, "config", "filter.nbstripout.clean").stdout.strip()
+    _run_and_save(student, "00.ipynb")
+    assert _git(student, "status", "--porcelain").stdout == ""
+    _update_course(course)
+    pulled = _git(student, "pull", "-q", check=False)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "nouvelle cellule" in (student / "00.ipynb").read_text()
+    assert (ROOT / ".gitattributes").read_text().count("filter=nbstripout") == 1  # rien d'ajouté
+
+
+def test_without_the_course_config_git_pull_fails(tmp_path):
+    """Le même scénario avec un serveur Jupyter ordinaire : git refuse de mettre le cours à jour,
+    filtre installé ou non (il ôte les sorties, pas les métadonnées du noyau de l'élève)."""
+    course, student = _course_and_student(tmp_path)
+    assert _make_git_filter(student).returncode == 0
+    _run_and_save(student, "00.ipynb", course_config=False)
+    assert _git(student, "status", "--porcelain").stdout.strip() == "M 00.ipynb"
+    _update_course(course)
+    pulled = _git(student, "pull", "-q", check=False)
+    assert pulled.returncode != 0 and "would be overwritten" in pulled.stderr, pulled.stderr
+
+
+def test_saved_notebook_is_what_the_filter_commits(tmp_path):
+    """Le crochet d'enregistrement et le filtre git donnent le même fichier : celui du dépôt."""
+    committed = (ROOT / "notebooks" / "exercices").glob("*.ipynb")
+    name = sorted(committed)[0].name
+    blob = subprocess.run(["git", "show", f"HEAD:notebooks/exercices/{name}"], cwd=ROOT, capture_output=True,
+                          check=True).stdout
+    (tmp_path / name).write_bytes(blob)
+    _run_and_save(tmp_path, name)
+    saved = (tmp_path / name).read_bytes()
+    assert saved == blob
+    filtered = subprocess.run([sys.executable, "-m", "nbstripout"], input=saved, capture_output=True,
+                              check=True).stdout
+    assert filtered == saved
+    # sans la configuration du cours, le fichier enregistré diffère (sorties, noyau de l'élève)
+    _run_and_save(tmp_path, name, course_config=False)
+    assert (tmp_path / name).read_bytes() != blob
+
+
+def test_committed_notebooks_are_what_the_filter_makes():
+    """Chaque notebook commité est déjà sans sorties : une fois le filtre installé par `make lab`,
+    `git status` n'en montre aucun comme modifié."""
+    files = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert files
+    changed = []
+    for rel in files:
+        blob = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=ROOT, capture_output=True, check=True).stdout
+        stripped = subprocess.run([sys.executable, "-m", "nbstripout"], input=blob, capture_output=True,
+                                  check=True).stdout
+        if stripped != blob:
+            changed.append(rel)
+    assert not changed, f"notebooks commités que nbstripout modifierait : {changed}"
+
+
+# --- PyTorch CPU : même version que le plafond de pyproject.toml --------------------------------
+
+def _caps() -> dict[str, str]:
+    """{paquet: version maximale} des dépendances plafonnées par « <= » dans pyproject.toml."""
+    from packaging.requirements import Requirement
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    caps = {}
+    for r in map(Requirement, deps):
+        for spec in r.specifier:
+            if spec.operator == "<=":
+                caps[r.name] = spec.version
+    return caps
+
+
+def cpu_pins(text: str) -> dict[str, str]:
+    """Les versions épinglées (``torch==2.14.1+cpu``) d'une commande d'installation CPU."""
+    return dict(re.findall(r"\b(torch|torchvision)==([0-9][0-9.]*\+cpu)\b", text))
+
+
+def test_cpu_torch_pins_match_the_pyproject_caps():
+    from packaging.version import Version
+
+    caps = _caps()
+    assert {"torch", "torchvision"} <= set(caps), caps
+    script = SCRIPT.read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    release = (ROOT / "release" / "README.md").read_text(encoding="utf-8")
+    for where, text in (("scripts/ensure_venv.sh", script), ("README.md", readme), ("release/README.md", release)):
+        pins = cpu_pins(text)
+        assert set(pins) == {"torch", "torchvision"}, (where, pins)
+        for name, version in pins.items():
+            assert Version(version).public == caps[name] and Version(version).local == "cpu", (where, name)
+    assert "download.pytorch.org/whl/cpu" in script and "download.pytorch.org/whl/cpu" in readme
+    assert cpu_pins("pip install torch==2.13.0+cpu") == {"torch": "2.13.0+cpu"}
+    assert cpu_pins("pip install torch --index-url https://download.pytorch.org/whl/cpu") == {}
+
+
+def test_readme_cpu_command_is_well_formed():
+    """La commande du README : pip, l'index CPU de PyTorch, les deux paquets épinglés."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"`([^`\n]*download\.pytorch\.org/whl/cpu[^`\n]*)`", readme)
+    assert commands, "commande PyTorch CPU absente du README"
+    for cmd in commands:
+        words = shlex.split(cmd)
+        assert words[:2] == [".venv/bin/pip", "install"], cmd
+        assert words[words.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+        assert set(cpu_pins(cmd)) == {"torch", "torchvision"}
+
+
+def test_torch_cpu_installs_the_pinned_cpu_build_first(tmp_path):
+    """TORCH_CPU=1 : PyTorch CPU épinglé depuis l'index CPU, avant le paquet du cours."""
+    venv = tmp_path / "venv"
+    log = tmp_path / "pip.log"
+    _fake_python(tmp_path.joinpath("venv"), "python", f"""
+case "$*" in
+  *"-m pip"*) echo "$*" >> {log} ;;
+  *"import course_lib"*) exit 0 ;;
+  *) exit 1 ;;
+esac
+""")
+    proc = _run(["bash", str(SCRIPT)], {"PYTHON": sys.executable, "VENV": str(venv), "TORCH_CPU": "1"})
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    first = calls[0].split()
+    assert first[:3] == ["-m", "pip", "install"], calls
+    assert cpu_pins(calls[0]) == {n: f"{v}+cpu" for n, v in _caps().items() if n in ("torch", "torchvision")}
+    assert first[first.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+    assert "-e ." in calls[-1] and "download.pytorch.org" not in calls[-1]
+    # sans TORCH_CPU, aucun appel à l'index CPU
+    log.unlink()
+    (venv / ".course-lib-base.sha256").unlink()
+    proc = _run(["bash", str(SCRIPT)], {"PYTHON": sys.executable, "VENV": str(venv)})
+    assert proc.returncode == 0 and "download.pytorch.org" not in log.read_text()
 
 
 def test_make_test_dry_run():

@@ -47,7 +47,7 @@ TEMPLATES = "release"  # dossier des modèles (README.md, Makefile), relatif au 
 # Ce que la copie reprend du dépôt (un dossier finit par « / »), et ce qu'elle en retire.
 COPIED = ("course_lib/", "notebooks/", "environment.yml", "postBuild", "scripts/ensure_venv.sh",
           ".gitignore", ".gitattributes", "LICENSE", "jupyter_config/labconfig/",
-          "jupyter_config/workspace.json")
+          "jupyter_config/workspace.json", "jupyter_config/jupyter_server_config.py")
 LEFT_OUT = ("course_lib/grading/",)
 EXCLUDED_ANY = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
 # Ce qu'une copie ne doit jamais contenir.
@@ -272,6 +272,9 @@ def make_student_copy(target: str | Path, root: Path = ROOT, depot: str = DEFAUL
     (pas de dépôt git, notebooks élèves périmés, notebook avec sorties, copie qui contiendrait des
     solutions) sans rien modifier ; ``MissingTool`` si nbgrader manque.
     """
+    if root is None:
+        raise RuntimeError("Dépôt du cours introuvable depuis le dossier courant : lancez "
+                           "course-student-copy depuis le dépôt des enseignants.")
     root = Path(root)
     target = _check_target(target, depot, root)
     with tempfile.TemporaryDirectory(prefix="course-student-copy-") as tmp:
