@@ -274,8 +274,8 @@ def say_within_dense(method: str = SENSITIVITY, other: str = UNIFORM, seeds=SEED
     )
 
 
-RENDA = ("Renda et al. (2020, résumé) : « both rewinding techniques outperform fine-tuning » (ResNet et VGG "
-         "sur CIFAR-10, ResNet-50 sur ImageNet, GNMT)")
+RENDA = ("Renda et al. (2020) concluent que les deux rembobinages font mieux que le fine-tuning (ResNet et VGG "
+         "sur CIFAR-10, ResNet-50 sur ImageNet, un réseau de traduction)")
 
 
 def say_lr_rewinding_vs_fine_tuning(seeds=SEEDS) -> Statement:
@@ -331,8 +331,8 @@ def say_rewinding_vs_reinit(seeds=SEEDS) -> Statement:
     )
 
 
-FRANKLE_2021 = ("Frankle et al. (2021, résumé) : ces méthodes « surpass the trivial baseline of random pruning » "
-                "mais « remain below the accuracy of magnitude pruning after training »")
+FRANKLE_2021 = ("Frankle et al. (2021) trouvent que ces méthodes battent l'élagage au hasard, mais restent "
+                "sous la magnitude appliquée après l'entraînement")
 
 
 def say_snip_vs_random(seeds=SEEDS) -> Statement:
@@ -375,8 +375,8 @@ def say_snip_shuffle(seeds=SEEDS) -> Statement:
     """Le test de Frankle et al. (2021) : SNIP contre SNIP mélangé dans chaque couche (mêmes comptes)."""
     res = where_when_results(seeds).results
     p, setting = pct(INIT_SPARSITY, 0), _setting(res, SNIP)
-    claim = ("Frankle et al. (2021, résumé) : « accuracy is the same or higher when randomly shuffling which "
-             "weights these methods prune within each layer »")
+    claim = ("Frankle et al. (2021) trouvent une précision égale ou meilleure quand on mélange, dans chaque "
+             "couche, les poids que ces méthodes retirent")
     return say(
         "snip-contre-snip-melange", compare(res[SNIP], res[SHUFFLED]), label=f"SNIP − SNIP mélangé, {p}",
         net=(f"{setting}, à {p}, mélanger les positions de SNIP dans chaque couche fait nettement baisser la "
