@@ -1,20 +1,33 @@
-"""Notation de 30 élèves × 3 exercices : ``course-grade`` (bac à sable bwrap) contre
-``nbgrader autograde``, dans le même passage, sur les mêmes soumissions.
+"""Notation d'une classe MÉLANGÉE : ``course-grade`` (bac à sable bwrap) contre
+``nbgrader autograde``, sur les mêmes rendus, plusieurs fois.
 
-Soumissions fabriquées (``course_lib.grading.samples``) : pour chaque élève, les trois exercices
-complétés avec le texte des solutions (le cas le plus long : tout s'exécute jusqu'au bout).
+La classe : ``BENCH_GRADING_STUDENTS`` rendus par exercice (défaut 30, donc 90 rendus), chacun
+d'un profil pris à tour de rôle dans ``PROFILES`` (un vrai paquet de copies, pas 90 fois la même) :
 
-- ``course-grade`` : ``WORKERS`` soumissions à la fois (défaut 2, la machine du cours a 2 cœurs),
-  chaque soumission = un processus + un noyau neuf dans ``bwrap`` ;
-- ``nbgrader autograde`` (0.9, ce qu'un enseignant lancerait) dans un cours temporaire
-  (``generate_assignment``, élèves dans la base, ``autograde``) ; il note une soumission à la fois ;
-- surcoût du bac à sable : ``OVERHEAD_SUBS`` soumissions 8.5.3 notées une à une avec puis sans
-  bac à sable (``--sans-bac-a-sable``), médiane de la différence.
+- ``solution`` : les cellules-réponses reçoivent le texte des solutions (tout s'exécute) ;
+- ``faux`` : une erreur d'élève du catalogue ``tests/wrong_answers`` (s'il est là ; sinon une
+  réponse partielle), à tour de rôle ; ``juste`` : une réponse correcte écrite autrement ;
+- ``partielle`` : la première cellule-réponse remplie, les autres telles que distribuées ;
+- ``vide`` : le notebook distribué ; ``syntaxe`` : la solution avec une erreur de syntaxe ;
+- ``attaque`` : réponse vide + ``set_custom_exc`` qui cache les erreurs des tests (nbgrader lui
+  donne des points, ``course-grade`` non) : exclue de l'accord, rapportée à part.
 
-On vérifie aussi que les deux outils donnent les mêmes notes (toutes maximales).
+Mesures, répétées ``BENCH_GRADING_REPEATS`` fois (défaut 3 ; minimum et médiane) :
 
-    .venv/bin/python -m benchmarks.bench_grading            # 30 × 3
-    BENCH_GRADING_STUDENTS=4 .venv/bin/python -m benchmarks.bench_grading   # essai rapide
+- ``course-grade`` avec ``BENCH_GRADING_WORKERS`` rendus à la fois (défaut 2 : la machine du cours
+  a 2 cœurs ; chaque rendu = un processus + un noyau neuf dans ``bwrap``) ; débit total et débit
+  PAR worker (rendus par minute divisés par le nombre de workers) ;
+- ``nbgrader autograde`` (0.9, ce qu'un enseignant lancerait) dans un cours temporaire ; il note
+  un rendu à la fois ;
+- accord des notes, rendu par rendu, hors attaques : sur tous, et sur les rendus aux notes NON
+  triviales (ni 0 ni le maximum), avec le nombre de notes distinctes (un accord sur 90 notes
+  identiques ne prouve rien) ;
+- surcoût du bac à sable : ``BENCH_GRADING_OVERHEAD_SUBS`` rendus 8.5.3 notés seuls avec puis sans
+  bac à sable (médianes ; 0 pour ne pas le mesurer).
+
+    .venv/bin/python -m benchmarks.bench_grading                      # 90 rendus, 3 fois
+    BENCH_GRADING_STUDENTS=2 BENCH_GRADING_REPEATS=1 BENCH_GRADING_OVERHEAD_SUBS=0 \\
+        .venv/bin/python -m benchmarks.bench_grading                  # essai rapide (6 rendus)
 """
 
 from __future__ import annotations
@@ -35,19 +48,84 @@ from course_lib.grading.grader import Limits, grade_folder
 from course_lib.grading.nbgrader_course import NbgraderCourse
 
 STUDENTS = int(os.environ.get("BENCH_GRADING_STUDENTS", "30"))
+REPEATS = int(os.environ.get("BENCH_GRADING_REPEATS", "3"))
 WORKERS = int(os.environ.get("BENCH_GRADING_WORKERS", "2"))
 OVERHEAD_SUBS = int(os.environ.get("BENCH_GRADING_OVERHEAD_SUBS", "3"))
+# L'ordre compte : une petite classe (essai rapide) a déjà des notes maximales ET partielles.
+PROFILES = ["solution", "faux", "vide", "partielle", "syntaxe", "faux", "solution", "juste",
+            "attaque", "faux", "solution", "partielle"]
+ATTACK = "get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)\n"
 
 
-def _submissions(folder: Path, students: int) -> dict:
-    exercises = find_exercises()
-    nbs = {}
-    for ex_id, ex in exercises.items():
-        nb = samples.filled(nbformat.read(ex.source, as_version=4))
+def catalogue() -> dict[str, dict[str, list]]:
+    """``{exercice: {"faux": [cellules, ...], "juste": [...]}}`` d'après ``tests/wrong_answers``
+    (vide si le catalogue n'est pas là)."""
+    folder = Path(__file__).resolve().parents[1] / "tests"
+    if not (folder / "wrong_answers" / "__init__.py").exists():
+        return {}
+    sys.path.insert(0, str(folder))
+    try:
+        from wrong_answers import all_answers
+        answers = all_answers()
+    except Exception as exc:  # noqa: BLE001 - le banc marche sans catalogue
+        print(f"# catalogue tests/wrong_answers illisible ({exc}) : réponses partielles à la place",
+              file=sys.stderr)
+        return {}
+    finally:
+        sys.path.remove(str(folder))
+    found: dict[str, dict[str, list]] = {}
+    for a in answers:
+        if a.kind in ("faux", "juste"):
+            found.setdefault(a.exercise, {}).setdefault(a.kind, []).append(a.cells)
+    return found
+
+
+def _answer_ids(source) -> list[str]:
+    return [c.metadata.nbgrader["grade_id"] for c in source.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+
+
+def _solution_texts(source) -> dict[str, str]:
+    return {c.metadata.nbgrader["grade_id"]: c.source for c in source.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+def make_class(folder: Path, students: int = STUDENTS) -> dict:
+    """Écrit la classe dans ``folder`` ; renvoie ``{(élève, exercice): (profil, notebook)}``."""
+    wrong = catalogue()
+    made: dict = {}
+    for ex_id, ex in find_exercises().items():
+        source = nbformat.read(ex.source, as_version=4)
+        ids, texts = _answer_ids(source), _solution_texts(source)
+        counters = {"faux": 0, "juste": 0}
         for i in range(students):
-            nbs[(f"eleve{i:02d}", ex_id)] = nb
-            nbformat.write(nb, folder / f"eleve{i:02d}_{ex_id}.ipynb")
-    return nbs
+            profile = PROFILES[i % len(PROFILES)]
+            if profile in ("faux", "juste") and wrong.get(ex_id, {}).get(profile):
+                pool = wrong[ex_id][profile]
+                nb = samples.filled(source, pool[counters[profile] % len(pool)])
+                counters[profile] += 1
+            elif profile == "juste":
+                profile, nb = "solution", samples.filled(source)
+            elif profile in ("faux", "partielle"):
+                nb = samples.filled(source, {g: texts[g] for g in ids[:max(1, len(ids) // 2)]})
+                if len(ids) == 1:  # une seule cellule-réponse : la remplir, c'est tout faire
+                    nb = samples.filled(source, {ids[0]: texts[ids[0]].replace(
+                        "return", "return None and", 1)})
+                profile = "partielle"
+            elif profile == "vide":
+                nb = samples.untouched(source)
+            elif profile == "syntaxe":
+                nb = samples.filled(source, {ids[0]: texts[ids[0]] + "\ndef oubli(:\n    pass\n"})
+            elif profile == "attaque":
+                released = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+                            for c in samples.untouched(source).cells}
+                nb = samples.filled(source, {ids[0]: ATTACK + released[ids[0]]})
+            else:
+                nb = samples.filled(source)
+            student = f"eleve{i:02d}"
+            made[(student, ex_id)] = (profile, nb)
+            nbformat.write(nb, folder / f"{student}_{ex_id}.ipynb")
+    return made
 
 
 def course_grade(folder: Path, out: Path, workers: int, sandbox: bool = True):
@@ -59,7 +137,7 @@ def course_grade(folder: Path, out: Path, workers: int, sandbox: bool = True):
 
 def nbgrader_autograde(tmp: Path, nbs: dict) -> tuple[float, dict]:
     """Durée de ``nbgrader autograde`` seul, et ses notes ``{(élève, exercice): score}``."""
-    course = NbgraderCourse(tmp / "course", timeout=300)
+    course = NbgraderCourse(tmp, timeout=300)
     course.generate()
     course.submit(nbs)
     wall = course.autograde()
@@ -67,7 +145,7 @@ def nbgrader_autograde(tmp: Path, nbs: dict) -> tuple[float, dict]:
 
 
 def sandbox_overhead(tmp: Path, n: int) -> tuple[float, float]:
-    """Médianes (s) d'une soumission 8.5.3 notée seule, avec et sans bac à sable."""
+    """Médianes (s) d'un rendu 8.5.3 noté seul, avec et sans bac à sable."""
     folder = tmp / "overhead"
     folder.mkdir()
     ex = find_exercises()["8.5.3"]
@@ -80,50 +158,98 @@ def sandbox_overhead(tmp: Path, n: int) -> tuple[float, float]:
     return statistics.median(times[True]), statistics.median(times[False])
 
 
-def measure(students: int = STUDENTS, workers: int = WORKERS) -> dict:
+def agreement(made: dict, ours: dict, theirs: dict, maxima: dict) -> dict:
+    """Accord rendu par rendu (hors attaques), sur tous et sur les notes non triviales."""
+    keys = [k for k, (profile, _) in made.items() if profile != "attaque"]
+    same = [k for k in keys if abs(ours.get(k, -1) - theirs.get(k, -2)) < 1e-9]
+    nontrivial = [k for k in keys if 0 < theirs.get(k, 0) < maxima[k[1]]]
+    attacks = {k: (ours.get(k), theirs.get(k)) for k, (profile, _) in made.items()
+               if profile == "attaque"}
+    return {"n": len(keys), "same": len(same), "nontrivial": len(nontrivial),
+            "same_nontrivial": len([k for k in nontrivial if k in same]),
+            "distinct": len({theirs.get(k) for k in keys}),
+            "differ": sorted(set(keys) - set(same)), "attacks": attacks}
+
+
+def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REPEATS) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         folder = tmp / "subs"
         folder.mkdir()
-        nbs = _submissions(folder, students)
-        ours_wall, results = course_grade(folder, tmp / "grades.csv", workers)
-        print(f"# course-grade : {ours_wall:.1f} s", file=sys.stderr, flush=True)
-        rows = list(csv.DictReader((tmp / "grades.csv").open(encoding="utf-8")))
-        ours = {(r["student"], r["exercise"]): float(r["score"]) for r in rows}
-        theirs_wall, theirs = nbgrader_autograde(tmp, nbs)
-        print(f"# nbgrader autograde : {theirs_wall:.1f} s", file=sys.stderr, flush=True)
-        with_box, without_box = sandbox_overhead(tmp, OVERHEAD_SUBS)
-        print(f"# une soumission : {with_box:.1f} s avec bwrap, {without_box:.1f} s sans",
-              file=sys.stderr, flush=True)
-    full = sum(r["score"] == r["max_score"] for r in rows)
+        made = make_class(folder, students)
+        ours_walls, theirs_walls = [], []
+        for r in range(repeats):
+            wall, results = course_grade(folder, tmp / f"grades{r}.csv", workers)
+            ours_walls.append(wall)
+            print(f"# course-grade ({workers} workers) : {wall:.1f} s", file=sys.stderr, flush=True)
+        rows = list(csv.DictReader((tmp / "grades0.csv").open(encoding="utf-8")))
+        ours = {(row["student"], row["exercise"]): float(row["score"]) for row in rows}
+        maxima = {row["exercise"]: float(row["max_score"]) for row in rows}
+        for r in range(repeats):
+            wall, theirs = nbgrader_autograde(tmp / f"nbgrader{r}",
+                                              {k: nb for k, (_, nb) in made.items()})
+            theirs_walls.append(wall)
+            print(f"# nbgrader autograde : {wall:.1f} s", file=sys.stderr, flush=True)
+        with_box = without_box = float("nan")
+        if OVERHEAD_SUBS > 0:
+            with_box, without_box = sandbox_overhead(tmp, OVERHEAD_SUBS)
+    profiles = {}
+    for profile, _ in made.values():
+        profiles[profile] = profiles.get(profile, 0) + 1
     per_ex = {ex_id: statistics.median(r.seconds for r in results if r.submission.exercise == ex_id)
               for ex_id in find_exercises()}
-    return {"ours": ours_wall, "nbgrader": theirs_wall, "n": len(rows), "full": full,
-            "agree": ours == theirs, "per_exercise": per_ex, "with_box": with_box,
-            "without_box": without_box, "cpus": os.cpu_count()}
+    return {"ours": ours_walls, "nbgrader": theirs_walls, "n": len(made), "workers": workers,
+            "agree": agreement(made, ours, theirs, maxima), "profiles": profiles,
+            "per_exercise": per_ex, "with_box": with_box, "without_box": without_box,
+            "cpus": os.cpu_count()}
+
+
+def _spread(values: list[float]) -> str:
+    return f"min {min(values):.1f} s, médiane {statistics.median(values):.1f} s sur {len(values)}"
 
 
 def run() -> list[dict]:
     m = measure()
-    where = (f"{STUDENTS} élèves × 3 exercices = {m['n']} soumissions, {m['cpus']} CPU ; notes "
-             f"maximales : {m['full']}/{m['n']} ; mêmes notes que nbgrader : {m['agree']}")
-    ratio = m["nbgrader"] / m["ours"]
-    rows = [{"name": f"course-grade {STUDENTS}×3 (bac à sable, workers={WORKERS})",
-             "value": round(m["ours"], 1), "unit": "s", "detail": where},
-            {"name": f"nbgrader autograde {STUDENTS}×3", "value": round(m["nbgrader"], 1),
-             "unit": "s", "detail": "même machine, mêmes soumissions, une à la fois (nbgrader 0.9)"},
-            {"name": "débit course-grade / nbgrader", "value": round(ratio, 2), "unit": "×",
-             "detail": f"objectif ≥ 2 : {'atteint' if ratio >= 2 else 'NON atteint'}"},
-            {"name": "course-grade : débit", "value": round(m["n"] / m["ours"] * 60, 1),
-             "unit": "soumissions/min", "detail": where},
-            {"name": "surcoût du bac à sable par soumission",
-             "value": round(m["with_box"] - m["without_box"], 2), "unit": "s",
-             "detail": f"8.5.3 notée seule, médiane de {OVERHEAD_SUBS} : {m['with_box']:.1f} s "
-                       f"avec bwrap, {m['without_box']:.1f} s sans"}]
+    a, n, w = m["agree"], m["n"], m["workers"]
+    mix = ", ".join(f"{k} {v}" for k, v in sorted(m["profiles"].items()))
+    where = f"{n} rendus ({STUDENTS} par exercice : {mix}), {m['cpus']} CPU, bac à sable actif"
+    ours, theirs = min(m["ours"]), min(m["nbgrader"])
+    ratio = theirs / ours
+    per_worker = ratio / w
+    agree = (f"mêmes notes que nbgrader : {a['same']}/{a['n']} rendus (hors attaques), dont "
+             f"{a['same_nontrivial']}/{a['nontrivial']} aux notes ni nulles ni maximales ; "
+             f"{a['distinct']} notes distinctes")
+    if a["differ"]:
+        agree += f" ; différents : {', '.join(f'{s} {e}' for s, e in a['differ'][:6])}"
+    attacks = "; ".join(f"{s} {e} : course-grade {o:g}, nbgrader {t:g}"
+                        for (s, e), (o, t) in sorted(a["attacks"].items()) if o is not None
+                        and t is not None)
+    rows = [
+        {"name": f"course-grade, classe mélangée (workers={w})", "value": round(ours, 1),
+         "unit": "s", "detail": f"{_spread(m['ours'])} ; {where}"},
+        {"name": "nbgrader autograde, même classe", "value": round(theirs, 1), "unit": "s",
+         "detail": f"{_spread(m['nbgrader'])} ; un rendu à la fois (nbgrader 0.9)"},
+        {"name": "débit course-grade / nbgrader", "value": round(ratio, 2), "unit": "×",
+         "detail": f"minimums ; objectif ≥ 3 : {'atteint' if ratio >= 3 else 'NON atteint'}"},
+        {"name": "débit par worker course-grade / nbgrader", "value": round(per_worker, 2),
+         "unit": "×", "detail": f"rapport divisé par {w} workers (nbgrader n'en a qu'un)"},
+        {"name": "course-grade : débit par worker", "value": round(n / ours * 60 / w, 1),
+         "unit": "rendus/min", "detail": f"total {n / ours * 60:.1f} rendus/min ; {where}"},
+        {"name": "accord avec nbgrader (notes non triviales)", "value": a["same_nontrivial"],
+         "unit": f"/ {a['nontrivial']}", "detail": agree},
+    ]
+    if attacks:
+        rows.append({"name": "attaques (exclues de l'accord)", "value": len(a["attacks"]),
+                     "unit": "rendus", "detail": attacks})
+    if OVERHEAD_SUBS > 0:
+        rows.append({"name": "surcoût du bac à sable par rendu",
+                     "value": round(m["with_box"] - m["without_box"], 2), "unit": "s",
+                     "detail": f"8.5.3 noté seul, médiane de {OVERHEAD_SUBS} : "
+                               f"{m['with_box']:.1f} s avec bwrap, {m['without_box']:.1f} s sans"})
     for ex_id, sec in m["per_exercise"].items():
-        rows.append({"name": f"course-grade : une soumission {ex_id} (médiane)", "value": round(sec, 1),
+        rows.append({"name": f"course-grade : un rendu {ex_id} (médiane)", "value": round(sec, 1),
                      "unit": "s", "detail": "processus + noyau neuf (bwrap) + exécution + notation, "
-                     f"{WORKERS} en parallèle"})
+                     f"{w} en parallèle, classe mélangée"})
     return rows
 
 
