@@ -15,7 +15,7 @@ type (:math:`s_d` : écart type corrigé des :math:`d_i`).
 - **inversé** : la même chose dans l'autre sens (:math:`b` nettement meilleur) ;
 - **pas net** : ni l'un ni l'autre.
 
-Deux erreurs types, c'est le seuil usuel d'un test de Student apparié à environ 5 % (un peu
+Deux erreurs types, c'est le seuil usuel d'un test de Student apparié à environ 5 % (un peu
 moins exigeant que le vrai quantile pour peu de graines : la condition sur les signes compense).
 
     >>> from course_lib.seeds import SeedStats

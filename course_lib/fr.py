@@ -1,4 +1,4 @@
-"""Nombres à la française pour tout ce qu'un élève lit : « 97,2 % », « 96,1 ± 0,6 % », « 3 500 ».
+"""Nombres à la française pour tout ce qu'un élève lit : « 97,2 % », « 96,1 ± 0,6 % », « 3 500 ».
 
 Une seule source pour les ``print``, les tableaux, les figures et les widgets :
 
@@ -8,7 +8,7 @@ Une seule source pour les ``print``, les tableaux, les figures et les widgets :
   séparés par un retour à la ligne (la police DejaVu de matplotlib a ce caractère) ;
 - espace insécable ordinaire (U+00A0, ``NBSP``) de part et d'autre de « ± ».
 
-Les pourcentages prennent une **fraction** (0,972 → « 97,2 % »), comme ``evaluate``.
+Les pourcentages prennent une **fraction** (0,972 → « 97,2 % »), comme ``evaluate``.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ def num(x, digits: int = 2) -> str:
 
 
 def pct(x, digits: int = 1) -> str:
-    """« 97,2 % » pour la fraction ``x = 0.972`` (espace fine insécable avant %)."""
+    """« 97,2 % » pour la fraction ``x = 0.972`` (espace fine insécable avant %)."""
     return num(100 * _real(x, "x"), digits) + NNBSP + "%"
 
 
 def pm(mean, spread, digits: int = 1, percent: bool = True) -> str:
-    """« 96,1 ± 0,6 % » (fractions, ``percent=True``) ou « 0,25 ± 0,01 » (``percent=False``).
+    """« 96,1 ± 0,6 % » (fractions, ``percent=True``) ou « 0,25 ± 0,01 » (``percent=False``).
 
     ``spread`` (écart type, demi-étendue...) doit être >= 0.
     """
@@ -65,11 +65,100 @@ def pm(mean, spread, digits: int = 1, percent: bool = True) -> str:
 
 
 def percent_formatter(digits: int = 0):
-    """Formateur d'axe matplotlib : graduations en « 90 % » (valeurs en fractions)."""
+    """Formateur d'axe matplotlib : graduations en « 90 % » (valeurs en fractions).
+
+    Met aussi les autres graduations à la française (:func:`french_ticks`).
+    """
     from matplotlib.ticker import FuncFormatter
 
     _digits(digits)
+    french_ticks()
     return FuncFormatter(lambda v, _pos: pct(v, digits))
+
+
+def decimal_comma(label: str) -> str:
+    """« 0.5 » → « 0,5 » dans un libellé de graduation (« {,} » en mathtext : pas d'espace après la virgule)."""
+    return label.replace(".", "{,}" if "$" in label else ",")
+
+
+def french_ticks() -> None:
+    """Graduations à la française (« 0,5 », pas « 0.5 ») sur tout axe linéaire de matplotlib.
+
+    ``axes.formatter.use_locale`` demanderait une locale française installée sur la machine de
+    l'élève. Ici, l'échelle « linear » du registre de matplotlib (``matplotlib.scale.register_scale``)
+    est remplacée par la même échelle munie de ``FrenchScalarFormatter`` (le formateur par défaut,
+    virgule décimale comprise dans le décalage « +0,5 ») : aucune cellule qui trace n'a à changer.
+    Les axes déjà créés avec le formateur par défaut le reçoivent aussi. Idempotente ; appelée à
+    l'import de ``course_lib.plots`` (donc des widgets) et par :func:`percent_formatter`.
+    """
+    import sys
+    import warnings
+
+    from matplotlib import scale, ticker
+
+    if getattr(scale._scale_mapping.get("linear"), "french", False):  # déjà fait
+        return
+
+    class FrenchScalarFormatter(ticker.ScalarFormatter):
+        def __call__(self, x, pos=None):
+            return decimal_comma(super().__call__(x, pos))
+
+        def get_offset(self):
+            return decimal_comma(super().get_offset())
+
+        def format_data_short(self, value):
+            return decimal_comma(super().format_data_short(value))
+
+    class FrenchLinearScale(scale.LinearScale):
+        french = True
+
+        def set_default_locators_and_formatters(self, axis):
+            super().set_default_locators_and_formatters(axis)
+            axis.set_major_formatter(FrenchScalarFormatter())
+
+    with warnings.catch_warnings():  # matplotlib ≥ 3.11 : constructeur hérité, qui prend encore ``axis``
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        scale.register_scale(FrenchLinearScale)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for num_ in pyplot.get_fignums() if pyplot else ():
+        for ax in pyplot.figure(num_).axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                if type(axis.get_major_formatter()) is ticker.ScalarFormatter:
+                    axis.set_major_formatter(FrenchScalarFormatter())
+
+
+# --- les couches, nommées pour l'élève -------------------------------------------------------------
+
+def layer_labels(layers) -> dict[str, str]:
+    """Le nom qu'un élève lit pour chaque couche : « convolution 1 », « couche cachée 1 », « couche de sortie ».
+
+    ``layers`` : un modèle PyTorch, ou ``{nom du poids: tenseur}`` dans l'ordre du réseau
+    (``masks.get_weights``). Un poids à plus de 2 dimensions est une convolution ; à 2 dimensions,
+    une couche linéaire, la dernière étant la couche de sortie. Les clés du résultat : le nom du
+    poids (``"classifier.3.weight"``) et celui du module (``"classifier.3"``) ; pour un modèle, une
+    ReLU reçoit le nom de la couche qu'elle suit (son APoZ mesure les canaux de cette couche).
+    Les noms internes restent dans le code ; le texte affiché dit ceux-ci.
+    """
+    if hasattr(layers, "named_modules"):
+        modules = list(layers.named_modules())
+        weights = {f"{n}.weight": m.weight for n, m in modules
+                   if getattr(m, "weight", None) is not None and m.weight.dim() >= 2}
+    else:
+        modules, weights = [], dict(layers)
+    dims = {n: (w.dim() if hasattr(w, "dim") else w.ndim) for n, w in weights.items()}
+    convs = [n for n in weights if dims[n] > 2]
+    linears = [n for n in weights if dims[n] == 2]
+    out = {n: f"convolution {i}" for i, n in enumerate(convs, start=1)}
+    out.update({n: "couche de sortie" if n == linears[-1] else f"couche cachée {i}"
+                for i, n in enumerate(linears, start=1)})
+    out.update({n[: -len(".weight")]: label for n, label in list(out.items()) if n.endswith(".weight")})
+    previous = None
+    for name, module in modules:  # une ReLU : la couche qu'elle suit
+        if f"{name}.weight" in out:
+            previous = out[f"{name}.weight"]
+        elif type(module).__name__ == "ReLU" and previous:
+            out[name] = previous
+    return out
 
 
 # --- tableaux : une seule fonction, qui échappe ce que Markdown interpréterait -----------------

@@ -31,7 +31,7 @@ from ._validation import (
     check_importance,
     check_other_masks,
 )
-from .fr import pct
+from .fr import layer_labels, pct
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -182,7 +182,7 @@ def create_masks_from_importance(importance: Mapping[str, torch.Tensor], sparsit
         dead = [n for n, m in masks.items() if m.numel() > 0 and not m.any()]
         if dead:
             warnings.warn(
-                f"Effondrement de couche : le masque global retire 100 % des poids de {dead}. "
+                f"Effondrement de couche : le masque global retire 100 % des poids de {dead}. "
                 "Le réseau ne peut plus rien transmettre. Utilisez max_layer_sparsity (ex. 0.98) "
                 "ou scope='layer'.",
                 LayerCollapseWarning,
@@ -368,6 +368,7 @@ class LayerSparsity:
     name: str
     zeros: int
     total: int
+    label: str = ""  # le nom affiché (« couche cachée 1 ») : ``fr.layer_labels``
 
     @property
     def sparsity(self) -> float:
@@ -396,10 +397,10 @@ class SparsityReport:
         return {layer.name: layer.sparsity for layer in self.layers}
 
     def __repr__(self) -> str:
-        width = max(len(layer.name) for layer in self.layers)
+        width = max(len("réseau entier"), *(len(layer.label or layer.name) for layer in self.layers))
         lines = [f"{'couche':<{width}}  {'nuls':>9} / {'total':<9} sparsité"]
         for layer in self.layers:
-            lines.append(f"{layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {pct(layer.sparsity, 2):>8}")
+            lines.append(f"{layer.label or layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {pct(layer.sparsity, 2):>8}")
         lines.append(f"{'réseau entier':<{width}}  {self.zeros:>9} / {self.total:<9} {pct(self.global_sparsity, 2):>8}")
         return "\n".join(lines)
 
@@ -412,6 +413,8 @@ def sparsity_report(model: nn.Module) -> SparsityReport:
     l'entraînement ne l'a pas fait bouger. Pour la sparsité *des masques*, utilisez
     ``get_masks`` (ce que fait ``RegrowthPruning.current_sparsity``).
     """
+    weights = get_weights(model)
+    labels = layer_labels(weights)
     return SparsityReport(
-        [LayerSparsity(n, int((w == 0).sum()), w.numel()) for n, w in get_weights(model).items()]
+        [LayerSparsity(n, int((w == 0).sum()), w.numel(), labels[n]) for n, w in weights.items()]
     )

@@ -4,68 +4,23 @@ Chaque fonction dessine sur un ``Axes`` fourni (``ax``) et le renvoie : les widg
 composent leurs figures avec, les notebooks aussi. Aucune n'appelle ``plt.show()``.
 
 Importer ce module met les graduations de toutes les figures à la française (« 0,5 », pas
-« 0.5 ») : voir :func:`french_ticks`.
+« 0.5 ») : voir :func:`course_lib.fr.french_ticks`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib import scale as mscale
-from matplotlib import ticker
 
-from .fr import num, pct
+from .fr import french_ticks, layer_labels, num, pct
 
 LAYER_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def decimal_comma(label: str) -> str:
-    """« 0.5 » → « 0,5 » dans un libellé de graduation (« {,} » en mathtext, sans espace après la virgule)."""
-    return label.replace(".", "{,}" if "$" in label else ",")
-
-
-class FrenchScalarFormatter(ticker.ScalarFormatter):
-    """Le formateur par défaut des axes linéaires de matplotlib, avec une virgule décimale.
-
-    ``axes.formatter.use_locale`` demanderait une locale française installée sur la machine de
-    l'élève ; ce formateur n'en a pas besoin. Le décalage (« 1e−5 », « +0,5 ») suit la même règle.
-    """
-
-    def __call__(self, x, pos=None):
-        return decimal_comma(super().__call__(x, pos))
-
-    def get_offset(self):
-        return decimal_comma(super().get_offset())
-
-    def format_data_short(self, value):
-        return decimal_comma(super().format_data_short(value))
-
-
-class _FrenchLinearScale(mscale.LinearScale):
-    """L'échelle « linear » de matplotlib, graduée par :class:`FrenchScalarFormatter`."""
-
-    def set_default_locators_and_formatters(self, axis):
-        super().set_default_locators_and_formatters(axis)
-        axis.set_major_formatter(FrenchScalarFormatter())
-
-
-def french_ticks() -> None:
-    """Graduations à la française pour tout axe linéaire créé ensuite (figures des notebooks comprises).
-
-    Remplace l'échelle « linear » du registre de matplotlib (``matplotlib.scale.register_scale``) par
-    la même échelle munie de :class:`FrenchScalarFormatter` : « 0,5 » au lieu de « 0.5 » sans rien
-    changer aux cellules qui tracent. Appelée à l'import de ce module ; idempotente.
-    """
-    with warnings.catch_warnings():  # matplotlib ≥ 3.11 : une échelle sans ``axis`` est le nouveau style ; celle-ci
-        warnings.simplefilter("ignore", PendingDeprecationWarning)  # hérite du constructeur de ``LinearScale``
-        mscale.register_scale(_FrenchLinearScale)
-
-
-french_ticks()
+french_ticks()  # graduations à la française pour toute figure tracée après l'import de ce module
 
 
 def _np(t) -> np.ndarray:
@@ -75,22 +30,6 @@ def _np(t) -> np.ndarray:
 def short_name(name: str) -> str:
     """``"classifier.1.weight"`` → ``"classifier.1"`` (légendes plus courtes)."""
     return name[: -len(".weight")] if name.endswith(".weight") else name
-
-
-def layer_labels(weights: Mapping[str, torch.Tensor]) -> dict[str, str]:
-    """Le nom qu'un élève lit pour chaque couche : « convolution 1 », « couche cachée 1 », « couche de sortie ».
-
-    ``weights`` : ``{nom du poids: tenseur}`` dans l'ordre du réseau (``masks.get_weights``). Un poids
-    à 4 dimensions (ou 3) est une convolution ; à 2 dimensions, une couche linéaire, la dernière
-    étant la couche de sortie. Les noms internes (``"classifier.3.weight"``) restent dans le code.
-    """
-    names = list(weights)
-    convs = [n for n in names if _np(weights[n]).ndim > 2]
-    linears = [n for n in names if n not in convs]
-    out = {n: f"convolution {i}" for i, n in enumerate(convs, start=1)}
-    for i, n in enumerate(linears, start=1):
-        out[n] = "couche de sortie" if n == linears[-1] else f"couche cachée {i}"
-    return out
 
 
 def layer_mask_image(ax, weight, mask, title: str = ""):

@@ -129,7 +129,7 @@ def schedule_points(schedule: str, final_sparsity: float, n_steps: int, start_st
 
     Args:
         schedule: ``"cubic"`` ou ``"linear"`` (fonctions de ``course_lib.schedules``).
-        total_steps: dernier pas tracé ; par défaut la fin du calendrier plus 20 %.
+        total_steps: dernier pas tracé ; par défaut la fin du calendrier plus 20 %.
 
     Returns:
         ``(pas, sparsité)`` en tableaux NumPy.

@@ -6,7 +6,7 @@ s'inverser avec la suivante. ``over_seeds`` relance la même expérience pour ch
 
     >>> acc = over_seeds(lambda seed: experience(seed), seeds=(0, 1, 2))  # doctest: +SKIP
     >>> print(acc)                                                        # doctest: +SKIP
-    96,1 ± 0,6 %
+    96,1 ± 0,6 %
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class SeedStats:
         return max(self.values)
 
     def fmt(self, digits: int = 1) -> str:
-        """« 96,1 ± 0,6 % »."""
+        """« 96,1 ± 0,6 % »."""
         return pm(self.mean, self.std, digits, percent=self.percent)
 
     def __str__(self) -> str:

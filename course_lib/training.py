@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._validation import check_loader, check_positive_int
+from .fr import num
 
 
 def set_seed(seed: int) -> None:
@@ -100,7 +101,7 @@ def train(model: nn.Module, loader, epochs: int = 10, lr: float = 3e-3, optimize
     for _ in bar:
         left = None if max_steps is None else max_steps - done
         history.append(train_one_epoch(model, loader, opt, loss_fn, callback=count, max_steps=left))
-        bar.set_postfix(perte=f"{history[-1]:.3f}")
+        bar.set_postfix(perte=num(history[-1], 3))
         if max_steps is not None and done >= max_steps:
             break
     return history

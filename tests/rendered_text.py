@@ -156,7 +156,8 @@ _STATE = {"where": "cellule"}
 MAX_VALUES = 5  # valeurs essayées par contrôle
 # Le compteur d'une barre de progression tqdm (« 12/40 [00:01<00:00, 3.2it/s] ») : l'interface de
 # tqdm, pas le texte du cours (sa description, elle, est relevée).
-TQDM_STATS = re.compile(r"\[\d+:\d\d<|it/s\]|s/it\]")
+# « 12/40 [00:01<00:00, 3.21it/s » (la suite, « , perte=0,014] », vient du cours : elle est relevée)
+TQDM_STATS = re.compile(r"\d+/\d*\s*\[[\d:<?]+(?:,\s*[\d.?]+(?:it/s|s/it))?")
 TQDM_PERCENT = re.compile(r":?\s*\d+%\s*$")  # « description: 100% », écrit par tqdm
 _TQDM_PARTS: set[int] = set()
 
@@ -192,8 +193,10 @@ def widget_texts(w) -> list[tuple[str, str]]:
         out += [(f"{kind} option", str(label)) for label in labels]
     for attr in ("tooltips",):
         out += [(f"{kind}.{attr}", str(t)) for t in getattr(w, attr, None) or ()]
-    if kind in ("HTML", "HTMLMath", "Label") and isinstance(w.value, str) and not TQDM_STATS.search(w.value):
-        value = TQDM_PERCENT.sub("", w.value) if id(w) in _TQDM_PARTS else w.value
+    if kind in ("HTML", "HTMLMath", "Label") and isinstance(w.value, str):
+        value = html.unescape(w.value)
+        if id(w) in _TQDM_PARTS or TQDM_STATS.search(value):  # le compteur de tqdm, pas sa description
+            value = TQDM_PERCENT.sub("", TQDM_STATS.sub("", value))
         out.append((f"{kind}.value", value))
     fmt = getattr(w, "readout_format", None)
     if fmt and getattr(w, "readout", False) and hasattr(w, "min"):
@@ -352,6 +355,19 @@ def install(records_path: str) -> None:
         return result
 
     audited_print_figure._course_audit = True
+    try:  # les barres de progression : leurs morceaux (description, compteur) sont notés
+        from tqdm.notebook import tqdm_notebook
+    except ImportError:
+        tqdm_notebook = None
+    if tqdm_notebook is not None:
+        status_printer = tqdm_notebook.status_printer
+
+        def noted_status_printer(*args, **kwargs):
+            container = status_printer(*args, **kwargs)
+            _TQDM_PARTS.update(id(c) for c in getattr(container, "children", ()))
+            return container
+
+        tqdm_notebook.status_printer = staticmethod(noted_status_printer)
     FigureCanvasBase.print_figure = audited_print_figure
     getsource = inspect.getsource
 

@@ -118,13 +118,17 @@ def test_course_ticks_use_a_decimal_comma_without_the_helper_it_fails():
 def test_layer_labels_are_human_names():
     import torch
 
-    from course_lib.masks import get_weights
+    from course_lib.masks import get_weights, sparsity_report
     from course_lib.models import SmallCNN
 
     labels = plots.layer_labels(get_weights(SmallCNN()))
-    assert list(labels.values()) == ["convolution 1", "convolution 2", "couche cachée 1", "couche de sortie"]
+    assert [labels[f"{n}.weight"] for n in ("features.0", "features.2", "classifier.1", "classifier.3")] == [
+        "convolution 1", "convolution 2", "couche cachée 1", "couche de sortie"]
     assert all(R.problems(v) == [] for v in labels.values())
-    assert plots.layer_labels({"a.weight": torch.zeros(2, 2)}) == {"a.weight": "couche de sortie"}
+    assert plots.layer_labels({"a.weight": torch.zeros(2, 2)})["a.weight"] == "couche de sortie"
+    by_module = plots.layer_labels(SmallCNN())  # un modèle : les ReLU prennent le nom de la couche qu'elles suivent
+    assert by_module["features.1"] == "convolution 1" and by_module["classifier.2"] == "couche cachée 1"
+    assert "classifier.3" not in repr(sparsity_report(SmallCNN()))
 
 
 # --- le relevé voit les widgets et ce qu'affiche une démonstration qu'on bouge ----------------

@@ -7,10 +7,10 @@ le premier au lieu de tout refaire) :
 - ``say_gradual_vs_one_shot(sparsity)`` (05, 10, 12) : élaguer d'un coup puis ré-entraîner, ou
   élaguer pendant l'entraînement avec le calendrier cubique (Zhu & Gupta, 2017, éq. 1), **même
   nombre de pas d'Adam après le début de l'élagage** ; MLP 64-128-64-10 sur *digits*, 8 graines,
-  90 % et 95 % ;
+  90 % et 95 % ;
 - ``say_rigl_vs_static()``, ``say_set_vs_static()``, ``say_rigl_vs_set()`` (07, 10, 12) :
   entraînement creux depuis l'initialisation, masque fixe (statique), SET (variante d'Evci et al.,
-  2020) ou RigL (Evci et al., 2020) ; même MLP, 95 % des poids de chaque couche, 8 graines.
+  2020) ou RigL (Evci et al., 2020) ; même MLP, 95 % des poids de chaque couche, 8 graines.
 
 Chaque graine fixe l'initialisation, l'ordre des lots et les tirages ; toutes les méthodes d'une
 même graine partent du même réseau : les comparaisons sont **appariées** (``course_lib.evidence``).
@@ -106,7 +106,7 @@ def one_shot_vs_gradual(seed: int, data, sparsity: float = 0.95, epochs: int = 6
 
 
 def _gradual_run(seed: int, data) -> dict[str, float]:
-    """Une graine du protocole partagé : une référence entraînée, puis 90 % et 95 %."""
+    """Une graine du protocole partagé : une référence entraînée, puis 90 % et 95 %."""
     model = build_model(data, kind="mlp", seed=seed)
     train(model, data.train, epochs=15, seed=seed, progress=False)
     out = {}
@@ -120,9 +120,9 @@ def gradual_vs_one_shot_results(seeds=GRADUAL_SEEDS, progress: bool = True) -> S
     """Le protocole partagé de 05, 10 et 12, rangé dans le cache : ``SeedResults`` sur ``seeds``.
 
     *digits* (découpage de la graine 0), MLP 64-128-64-10 entraîné 15 époques (référence), puis
-    pour s ∈ {90 %, 95 %} : one-shot (élagage par magnitude globale, puis 6 époques d'Adam,
+    pour s ∈ {90 %, 95 %} : one-shot (élagage par magnitude globale, puis 6 époques d'Adam,
     lr = 3·10⁻³) contre graduel (les mêmes 6 époques, sparsité cubique à chaque pas, s atteinte aux
-    trois quarts). Clés : ``"one-shot, avant 95 %"``, ``"one-shot 95 %"``, ``"graduel 95 %"``...
+    trois quarts). Clés : ``"one-shot, avant 95 %"``, ``"one-shot 95 %"``, ``"graduel 95 %"``...
     """
     seeds = tuple(seeds)
 
@@ -225,7 +225,7 @@ SPARSE_LABELS = {"statique": "statique", "set": "SET", "rigl": "RigL"}
 def sparse_training_results(seeds=SPARSE_SEEDS, progress: bool = True) -> SeedResults:
     """Le protocole partagé de 07, 10 et 12, rangé dans le cache : ``SeedResults`` (statique, SET, RigL).
 
-    *digits*, MLP 64-128-64-10, 95 % des poids de chaque couche inactifs dès l'initialisation
+    *digits*, MLP 64-128-64-10, 95 % des poids de chaque couche inactifs dès l'initialisation
     (magnitude des poids initiaux), 15 époques d'Adam (lr = 3·10⁻³) ; SET et RigL échangent une
     fraction des poids actifs tous les 5 pas, α = 0,3 en cosinus jusqu'aux trois quarts des pas.
     """
@@ -240,7 +240,7 @@ def sparse_training_results(seeds=SPARSE_SEEDS, progress: bool = True) -> SeedRe
     return _shared("sparse_training", compute, seeds=seeds, sparsity=SPARSE_SPARSITY, epochs=SPARSE_EPOCHS)
 
 
-_SPARSE_SETTING = "(MLP sur *digits* creux à 95 % dès l'initialisation, {n} graines)"
+_SPARSE_SETTING = "(MLP sur *digits* creux à 95 % dès l'initialisation, {n} graines)"
 
 
 def say_rigl_vs_static(seeds=SPARSE_SEEDS) -> Statement:

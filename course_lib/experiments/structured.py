@@ -47,7 +47,7 @@ def apoz_measures(model: nn.Module, data, relus: Sequence[str], fraction: float 
     L'APoZ se mesure sur ``data.val`` (Hu et al., 2016, éq. (1) : N exemples de validation). Pour
     chaque ReLU de ``relus``, on retire ``fraction`` des canaux de la couche qui la précède (poids
     **et** biais), choisis par APoZ élevé, APoZ faible, ou APoZ mesuré avant la ReLU comme le
-    chapitre, et on mesure la précision sur ``data.test``. Aussi : la part des canaux d'APoZ = 100 %
+    chapitre, et on mesure la précision sur ``data.test``. Aussi : la part des canaux d'APoZ = 100 %
     (jamais allumés sur la validation) et l'écart maximal |APoZ(1 lot) − APoZ(toute la validation)|.
     """
     from .sensitivity import MaskedEvaluator, channel_masks, highest_apoz_channels, relu_to_layer
@@ -111,7 +111,7 @@ def removal_measures(model: nn.Module, data, fraction: float = 0.5,
 
 # ----------------------------------------------------------------------------- notebook 11 : latence
 
-DENSE, MASKED, SMALL = "dense", "masqué à 90 %", "50 % des canaux retirés"
+DENSE, MASKED, SMALL = "dense", "masqué à 90 %", "50 % des canaux retirés"
 
 
 def latency_measures(seed: int, input_shape: Sequence[int] = (3, 32, 32), width: int = 64,

@@ -194,7 +194,7 @@ class PruningScheduler(BaseScheduler):
         au lieu de s). Les poids élagués à un tour restent élagués aux suivants.
 
         - ``schedule="linear"`` (le chapitre) : s_r = s_cible·r/n. Le dernier tour retire alors une
-          grosse part de ce qui reste (de 72 % à 90 % : 64 % des poids encore actifs pour n = 5).
+          grosse part de ce qui reste (de 72 % à 90 % : 64 % des poids encore actifs pour n = 5).
         - ``schedule="cubic"`` (Zhu & Gupta, 2017) : s_r = s_f·(1 − (1 − r/n)³), gros tours au
           début, petits à la fin : le réseau a plus de tours pour récupérer près de la cible (la
           motivation de Zhu & Gupta ; la comparaison mesurée est au notebook 05).

@@ -81,7 +81,7 @@ ESTIMATOR_LABELS = {"fisher": "Fisher par exemple", "squared_batch_mean": "carr�
 
 
 def _pct_label(fraction: float) -> str:
-    """« 99,5 % » pour 0.995 : pas de zéros inutiles, virgule décimale, espace fine insécable."""
+    """« 99,5 % » pour 0.995 : pas de zéros inutiles, virgule décimale, espace fine insécable."""
     return f"{100 * fraction:g}".replace(".", ",") + NNBSP + "%"
 
 

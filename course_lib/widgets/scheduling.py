@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import nn
 
+from .. import plots
 from .._validation import check_fraction, check_positive_int
 from ..chapter import chapter_adaptive_rule
 from ..experiments.comparison import comparison_table, criterion_label
@@ -31,6 +32,7 @@ from ..experiments.trajectories import (
     simulate_adaptive,
 )
 from ..fr import md_table, num, pct
+from ..masks import get_weights
 from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
 from ._base import Demo
@@ -41,7 +43,7 @@ SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 # ============================================================================ 05 — calendriers
 
 def _percent_slider(values: Sequence[float], value: float, description: str, digits: int):
-    """Curseur de fractions lu à la française (« 2,5 % ») : un ``SelectionSlider`` ; ``value`` s'y ajoute
+    """Curseur de fractions lu à la française (« 2,5 % ») : un ``SelectionSlider`` ; ``value`` s'y ajoute
     s'il n'est pas dans la grille (le ``readout_format`` d'un ``FloatSlider`` écrit « 2.5% »)."""
     grid = sorted({float(v) for v in values} | {float(value)})
     return widgets.SelectionSlider(options=[(pct(v, digits), v) for v in grid], value=float(value),
@@ -162,6 +164,7 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
     ``last_result`` : les relevés des trois méthodes à la mise à jour choisie.
     """
     traj = trajectories or regrowth_trajectories(model, data, sparsity, regrow_fraction, n_updates, seed=seed)
+    labels = plots.layer_labels(get_weights(model))
     last = len(traj["rigl"]) - 1
     slider = widgets.IntSlider(value=0, min=0, max=last, description="mise à jour", continuous_update=False)
 
@@ -185,7 +188,7 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'dont nouveaux':>15}"
               f"{'repoussés RigL':>16}{'dont nouveaux':>15}")
         for n, active in now["rigl"]["active"].items():
-            print(f"{n:<22}{active:>8}{now['set']['grown'][n]:>15}{now['set']['new'][n]:>15}"
+            print(f"{labels.get(n, n):<22}{active:>8}{now['set']['grown'][n]:>15}{now['set']['new'][n]:>15}"
                   f"{now['rigl']['grown'][n]:>16}{now['rigl']['new'][n]:>15}")
         print("sparsité : " + ", ".join(f"{REGROWTH_LABELS[m]} {pct(r['sparsity'], 2)}" for m, r in now.items()))
         return {"update": update, **{m: dict(r) for m, r in now.items()}}

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from torch import nn
 
+from .. import plots  # noqa: F401  (graduations des figures à la française)
 from ..experiments.structured import SweepRow, sweep_fractions
 from ..fr import num, pct
 from ._base import Demo
@@ -64,7 +65,7 @@ def structured_demo(model: nn.Module, data, fractions: Sequence[float] = (0.0, 0
                 f"Modèle complet (référence) : précision {pct(r.accuracy_before)}")
         print(f"{head} ; modèle du cours : {num(r.macs / 1000, 1)} k MAC, {num(r.params / 1000, 1)} k "
               f"paramètres. Modèle CIFAR : {num(gains['MAC'], 1)}× moins de MAC, "
-              f"{num(gains[f'latence, lot de {b1}'], 1)}× plus rapide (lot de {b1}, 1 thread).")
+              f"{num(gains[f'latence, lot de {b1}'], 1)}× plus rapide (lot de {b1}, 1 fil de calcul).")
         return {"fraction": fraction, "accuracy_before": r.accuracy_before, "accuracy_after": r.accuracy_after,
                 "macs": r.macs, "params": r.params, "gains": gains}
 
