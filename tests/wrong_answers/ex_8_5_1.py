@@ -152,7 +152,7 @@ def compare_criteria(baseline, data, criteria=CRITERIA, sparsity=0.9, fine_tune_
            ("saillance de Taylor du cours",)),
     Answer(EX, "n-batches-ignore", "faux", _imp("compute_gradient_salience(model, loss_fn, loader, n_batches=n_batches)",
                                                 "compute_gradient_salience(model, loss_fn, loader)"),
-           "ne transmet pas n_batches", "test_importance", ("n_batches n'est pas transmis",)),
+           "ne transmet pas n_batches", "test_importance", ("nombre de lots reçu en argument n'est pas transmis",)),
     Answer(EX, "magnitude-signee", "faux", _imp("{name: w.abs() for name, w in get_weights(model).items()}",
                                                 "get_weights(model)"),
            "magnitude sans valeur absolue", "test_importance", ("scores négatifs",)),
