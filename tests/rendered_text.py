@@ -105,7 +105,9 @@ def is_abbreviation(word: str) -> bool:
     return sum(c.isupper() for c in letters) * 2 >= len(letters)
 
 
-ALLOWED_PHRASES = ("weight decay",)  # terme consacré, en italique dans le texte
+# « weight decay » : terme consacré, en italique dans le texte ; les amorces que l'élève remplace
+# (``course_lib.grading.generate`` : CODE_STUB, TEXT_STUB), en capitales comme celles de nbgrader.
+ALLOWED_PHRASES = ("weight decay", "VOTRE RÉPONSE ICI", "VOTRE CODE ICI")
 
 
 def prose(text: str) -> str:
