@@ -56,8 +56,11 @@ SAMPLE_FLOAT = "9.5"  # ce qu'affiche un format flottant de Python (point décim
 FR_FUNCS = {"pct", "num", "pm"}  # course_lib.fr : rendu français
 
 
+HTML_TAG = re.compile(r"<[^<>\n]+>")  # « <img style="max-width: 100%"> » : un attribut, pas du texte
+
+
 def percent_problems(text: str) -> list[str]:
-    return [m.group(0) for m in BAD_PERCENT.finditer(text)]
+    return [m.group(0) for m in BAD_PERCENT.finditer(HTML_TAG.sub(" ", text))]
 
 
 # --- règle 2 : les identifiants internes -----------------------------------------------------
@@ -273,7 +276,8 @@ def test_percent_rule_flags_english_numbers(text):
     assert percent_problems(text)
 
 
-@pytest.mark.parametrize("text", ["précision 97,2\u202f%", "97,2\u00a0%", "96,1 ± 0,6 %", "version 2.1"])
+@pytest.mark.parametrize("text", ["précision 97,2\u202f%", "97,2\u00a0%", "96,1 ± 0,6 %", "version 2.1",
+                                  '<img style="max-width: 100%;">'])
 def test_percent_rule_accepts_french_numbers(text):
     assert percent_problems(text) == []
 
