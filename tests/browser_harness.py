@@ -78,7 +78,8 @@ def require_browser() -> None:
     """Saute (hors CI) ou échoue (CI) si Chromium ou Playwright manquent."""
     missing = []
     if not Path(CHROMIUM).is_file():
-        missing.append(f"Chromium absent ({CHROMIUM}) : sudo apt-get install chromium")
+        missing.append(f"Chromium absent ({CHROMIUM}) : sudo apt-get install chromium (Debian), ou "
+                       "COURSE_CHROMIUM=/chemin/vers/chromium (README, « Chromium »)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

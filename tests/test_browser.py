@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 import time
@@ -122,14 +121,14 @@ def make_lab(tmp_path_factory, lab):
     foreign.mkdir()
     (foreign / "default-37a8.jupyterlab-workspace").write_text(json.dumps(FOREIGN_WORKSPACE))
     _write_settings(tmp / "settings")  # pas de sauvegarde automatique dans notebooks/ du dépôt
-    port, token = _free_port(), secrets.token_hex(16)
+    port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp / "rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(foreign)}
     env.pop("MAKEFLAGS", None)
     env.pop("JUPYTER_CONFIG_PATH", None)
     cmd = ["make", "--no-print-directory", "-o", "venv", "-o", "git-filter", "lab",
            f"BIN={Path(sys.executable).parent}", f"PORT={port}", f"WORKSPACES_DIR={tmp / 'espaces'}",
-           f"LAB_ARGS=--no-browser --ip=127.0.0.1 --IdentityProvider.token={token}"]
+           "LAB_ARGS=--no-browser --ip=127.0.0.1"]
     log = tmp / "make-lab.log"
     with open(log, "w", encoding="utf-8") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
@@ -137,12 +136,14 @@ def make_lab(tmp_path_factory, lab):
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
-        printed = None
+        printed = token = None
         while printed is None:
             assert proc.poll() is None, f"make lab s'est arrêté :\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"make lab ne répond pas :\n{log.read_text()[-3000:]}"
-            m = re.search(rf"{re.escape(base)}/\S*token={token}", log.read_text(encoding="utf-8"))
+            # le jeton que Jupyter a tiré au hasard, tel que l'élève le lit dans son terminal
+            m = re.search(rf"{re.escape(base)}/\S*\?token=([0-9a-f]+)", log.read_text(encoding="utf-8"))
             if m:
+                token = m.group(1)
                 try:
                     urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=10)  # noqa: S310
                     printed = m.group(0)

@@ -218,6 +218,22 @@ def test_same_release_twice(release, tmp_path, monkeypatch):
     assert _files(again) == _files(release)
 
 
+# --- Le dépôt des enseignants reste privé : le badge Binder n'est que dans la copie ---------------
+
+BINDER = re.compile(r"mybinder\.org/v2/")
+
+
+def test_binder_badge_only_in_the_student_release(release):
+    """Binder ne sert que des dépôts publics : un badge dans le dépôt des enseignants publierait
+    solutions/ et les tests cachés. Le README des enseignants dit de le garder privé."""
+    main = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert not BINDER.search(main), "badge Binder dans le README du dépôt des enseignants"
+    assert re.search(r"Gardez ce dépôt privé", main)
+    assert BINDER.search((ROOT / "release" / "README.md").read_text(encoding="utf-8"))
+    assert BINDER.search((release / "README.md").read_text(encoding="utf-8"))
+    assert BINDER.search("[![Binder](https://mybinder.org/badge_logo.svg)](https://mybinder.org/v2/gh/a/b/HEAD)")
+
+
 # --- Mauvaises destinations : message clair, rien ne change ------------------------------------
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
