@@ -84,7 +84,7 @@ def _check(item) -> None:
     shown += [(f"{r['where']}, {r['kind']}", r["text"]) for r in report["records"]]
     found = []
     for what, text in shown:
-        for problem in rules.problems(text):
+        for problem in rules.stderr_problems(what, text) or rules.problems(text):
             excerpt = " ".join(text.split())[:160]
             found.append(f"  {what} : {problem}\n      dans « {excerpt} »")
     if found:

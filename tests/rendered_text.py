@@ -421,6 +421,8 @@ def output_texts(outputs) -> list[tuple[str, str]]:
     for o in outputs:
         if o.get("output_type") == "stream" and o.get("name") == "stdout":
             out.append(("sortie (print)", o.get("text", "")))
+        if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip():
+            out.append((STDERR, o["text"]))
         data = o.get("data") or {}
         for mime in ("text/markdown", "text/html"):
             if mime in data:
@@ -436,6 +438,15 @@ def output_texts(outputs) -> list[tuple[str, str]]:
 # Une ligne imprimée qui n'est que la représentation d'un objet Python (« DataBundle('digits', ...) »,
 # « tensor([...]) ») : du code.
 REPR_LINE = re.compile(r"^\s*[A-Za-z_][\w.]*\(.*\)\s*$|^[A-Za-z_]\w*\(\n.*?^\)\s*$", re.M | re.S)
+
+
+STDERR = "sortie d'erreur"
+
+
+def stderr_problems(what: str, text: str) -> list[str]:
+    """Un avertissement d'une bibliothèque (« No CUDA runtime is found... ») : l'élève le lit, en anglais."""
+    return [f"texte sur la sortie d'erreur : « {text.strip()[:120]} » (à taire à la source, ou à dire en français)"] \
+        if what == STDERR else []
 
 
 def remove_code(text: str, code: list[str]) -> str:

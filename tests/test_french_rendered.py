@@ -78,6 +78,20 @@ def test_returned_python_values_are_code_but_markdown_is_text():
                {"output_type": "stream", "name": "stdout", "text": "seuil 0.5\n"}]
     shown = R.output_texts(outputs)
     assert [t for _, t in shown] == ["précision 0.97", "seuil 0.5\n"]
+    warning = [{"output_type": "stream", "name": "stderr", "text": "W1206 No CUDA runtime is found\n"}]
+    assert [p for what, t in R.output_texts(warning) for p in R.stderr_problems(what, t)]
+
+
+def test_measuring_latency_prints_no_cuda_warning():
+    """``torch.utils.benchmark`` importe ``cpp_extension``, qui écrit « No CUDA runtime is found » quand
+    un dossier CUDA existe sans carte : ``measure_latency`` le tait (et lui seul)."""
+    code = ("from torch import nn\nfrom course_lib.cost import measure_latency\n"
+            "measure_latency(nn.Linear(4, 4), (4,), min_run_time=0.01, min_blocks=1)\n"
+            "import logging\nlogging.getLogger('torch.utils.cpp_extension').warning('autre message')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr
+    assert "No CUDA runtime" not in run.stderr and "autre message" in run.stderr
 
 
 # --- le relevé voit le texte des figures -------------------------------------------------------
