@@ -69,6 +69,10 @@ FORGERIES = {
                        "k.shell_handlers['execute_request'] = k.execute_request\n"),
 }
 
+# Réponse JUSTE qui, appelée par le test, prend le cadre du test par un nom calculé (l'analyse
+# statique ne voit rien) : le crochet d'audit du noyau le voit.
+PEEK = "import sys\ndef _attack():\n    getattr(sys, '_get' + 'frame')(2).f_code.co_consts\n"
+
 # Cherche le texte du test caché partout où un test l'aurait laissé ; écrit ce qu'il trouve
 # (sortie du test, gardée dans le notebook exécuté) et le renvoie dans une exception, à l'envers
 # et en base64. Le texte cherché n'apparaît que dans le test caché (pas dans ce code).
@@ -152,6 +156,7 @@ def holes(tmp_path_factory):
         "wrong_0.0.1.ipynb": with_answer(source, "def double(x):\n    return x\n"),
         "honest_0.0.1.ipynb": with_answer(source, GOOD),
         "honest_forge_0.0.1.ipynb": with_answer(source, GOOD_CALLING + FORGERIES["forge_reply"]),
+        "peek_0.0.1.ipynb": with_answer(source, GOOD_CALLING + PEEK),
         "leak_0.0.1.ipynb": with_answer(source, LEAK),
         "long_0.0.1.ipynb": with_answer(source, "def double(x):\n    raise ValueError('A' * 5000)\n"),
         "disk_0.0.1.ipynb": with_answer(source, DISK),
@@ -213,6 +218,15 @@ def test_a_forged_kernel_reply_scores_zero_and_is_flagged(holes):
     r = _row(holes, "honest_forge")
     assert r["score"] == "0" and "a_verifier" in r["status"], r
     assert "réponse fabriquée" in r["detail"], r
+
+
+def test_reaching_the_test_frame_at_run_time_is_flagged_even_unnamed(holes):
+    from course_lib.grading.scan import scan_source
+
+    assert scan_source(GOOD_CALLING + PEEK) == []  # rien de nommé
+    r = _row(holes, "peek")
+    assert r["score"] == "3" and "a_verifier" in r["status"], r  # note gardée, rendu signalé
+    assert "pendant test_visible" in r["detail"] and "cadre du test" in r["detail"], r
 
 
 @pytest.mark.parametrize("name", ["exit_hard", "forge_reply_then_exit"])

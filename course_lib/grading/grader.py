@@ -331,6 +331,8 @@ def _test_evidence(info: dict | None, status: dict) -> str:
                                  else "")
     if info.get("replies", 0) > 1:
         return "plusieurs réponses du noyau au même test (réponse fabriquée) : 0 point"
+    if info.get("reply") is not None and not info.get("marked"):
+        return "réponse du noyau sans la marque du lanceur de notation (machinerie modifiée) : 0 point"
     if info.get("reply") is None or not info.get("alive_after"):
         return "le noyau n'a pas terminé ce test (arrêté ou sans réponse pendant le test)"
     if info["reply"] != "ok":
@@ -370,13 +372,18 @@ def _score(nb, grade_cells, result: Result, status: dict) -> None:
         score = float(score or 0.0)
         reason = outputs.error_line(cell)
         if is_test:
-            missing = _test_evidence(tests.get(gid), status)
+            info = tests.get(gid) or {}
+            missing = _test_evidence(info, status)
+            forged = info.get("replies", 0) > 1 or (info.get("reply") is not None
+                                                    and not info.get("marked"))
             if missing:
-                score, reason = 0.0, reason or missing
-                if tests[gid].get("replies", 0) > 1:
-                    reason = missing
-                    result.flag("a_verifier")
-                    result.review.append(f"{gid} : {missing}")
+                score, reason = 0.0, missing if forged else (reason or missing)
+            if forged:
+                result.flag("a_verifier")
+                result.review.append(f"{gid} : {missing}")
+            if info.get("events"):  # vu par le crochet d'audit pendant le test : note gardée
+                result.flag("a_verifier")
+                result.review.append(f"pendant {gid} : {', '.join(info['events'])}")
         ok = score >= max_points
         result.cells.append(CellResult(gid, score, max_points, ok, False, "" if ok else reason))
 

@@ -32,8 +32,11 @@ nouveau, le gestionnaire de requêtes :
    ``_t<hasard>()`` qui lance ce code compilé (la valeur d'une dernière expression reste affichée :
    note partielle de nbgrader) ;
 3. ipykernel répond ``execute_reply`` avec le statut ``ok`` ou ``error`` calculé par IPython
-   (``ExecutionResult.error_in_exec``, indépendant de l'affichage des erreurs). Le ``worker`` ne
-   compte un test réussi que sur cette réponse, reçue une seule fois, d'un noyau encore vivant.
+   (``ExecutionResult.error_in_exec``, indépendant de l'affichage des erreurs), et des
+   métadonnées ``course_grade`` : ce qu'un crochet d'audit (``Watch``, impossible à retirer) a
+   vu pendant le test (cadre du test ou d'IPython obtenu, traçage, ``gc``). Le ``worker`` ne
+   compte un test réussi que sur cette réponse, marquée, reçue une seule fois, d'un noyau encore
+   vivant ; ce que le crochet a vu fait signaler le rendu (``a_verifier``).
 
 C'est une défense dans le même processus que le code de l'élève : ce qui la contournerait
 (réécrire ipykernel ou les cadres d'exécution PENDANT le test, fils d'exécution...) est signalé
@@ -142,24 +145,87 @@ class Snapshot:
 _MISSING = object()
 
 
-def compile_test(shell, source: str):
-    """Le test compilé sous le nom ``<test>`` (rien dans ``linecache``) : une fonction sans
-    argument qui l'exécute dans l'espace de noms de l'élève et renvoie la valeur de sa dernière
-    expression (affichée par IPython, comme dans une cellule ordinaire)."""
+def compile_test(shell, source: str) -> tuple:
+    """Le test compilé sous le nom ``<test>`` (rien dans ``linecache``) : ``(corps, dernière)``,
+    deux appelables sans argument ni cadre Python à eux (``functools.partial`` d'``exec`` et
+    d'``eval`` dans l'espace de noms de l'élève) ; ``dernière`` (ou ``None``) renvoie la valeur de
+    la dernière expression du test, affichée par IPython comme dans une cellule ordinaire."""
     import ast
+    import functools
 
     tree = ast.parse(shell.transform_cell(source))
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), "<test>", "eval", dont_inherit=True)
-    body = compile(tree, "<test>", "exec", dont_inherit=True)
-    ns = shell.user_ns
+        code = compile(ast.Expression(tree.body.pop().value), "<test>", "eval", dont_inherit=True)
+        last = functools.partial(eval, code, shell.user_ns)
+    body = functools.partial(exec, compile(tree, "<test>", "exec", dont_inherit=True), shell.user_ns)
+    return body, last
 
-    def run():
-        exec(body, ns)
-        return eval(last, ns) if last is not None else None
 
-    return run
+_WATCHED = {"sys._getframe", "object.__getattr__", "sys.settrace", "sys.setprofile",
+            "sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
+_MACHINERY = ("/IPython/", "/ipykernel/", "/jupyter_client/", "/zmq/", "/tornado/", "/asyncio/",
+              "/traitlets/", "/anyio/", "kernel_launcher.py")
+# Qui a le droit de toucher aux cadres pendant un test : la machinerie elle-même, et ce qui met en
+# forme une erreur (IPython affiche la pile du test qui échoue), journalise ou avertit.
+_TRUSTED_CALLERS = (*_MACHINERY, "/stack_data/", "/executing/", "/pure_eval/", "/traceback.py", "/inspect.py",
+                    "/linecache.py", "/logging/", "/warnings.py", "/typing.py", "/collections/")
+
+
+class Watch:
+    """Crochet d'audit (PEP 578 : on ne peut pas le retirer) : pendant un test, note ce qui
+    atteint le test ou la machinerie du noyau (cadre du test ou d'IPython, traçage, ``gc``),
+    même par un nom calculé qui échappe à l'analyse statique. Rapporté dans les métadonnées de
+    la réponse ``execute_reply`` du test (``finish_metadata``)."""
+
+    def __init__(self):
+        self.active = False
+        self.events: list[str] = []
+        self._busy = False
+
+    def hook(self, event, args) -> None:
+        if not self.active or self._busy or event not in _WATCHED:
+            return
+        self._busy = True
+        try:
+            what = self._judge(event, args)
+            if what and what not in self.events and len(self.events) < 12:
+                self.events.append(what)
+        except Exception:  # noqa: BLE001 - un crochet d'audit ne doit jamais lever
+            pass
+        finally:
+            self._busy = False
+
+    @staticmethod
+    def _judge(event: str, args) -> str:
+        caller = sys._getframe(2).f_code.co_filename  # 0 : _judge, 1 : hook, 2 : qui agit
+        if any(m in caller for m in _TRUSTED_CALLERS):
+            return ""
+        if event in ("sys._getframe", "object.__getattr__"):
+            frame = args[0] if args else None
+            if event == "object.__getattr__" and (len(args) < 2 or args[1] != "f_code"):
+                return ""
+            if type(frame).__name__ != "frame":
+                return ""
+            filename = frame.f_code.co_filename
+            if filename == "<test>":
+                return f"{event} : cadre du test"
+            if any(m in filename for m in _MACHINERY):
+                return f"{event} : cadre de la machinerie du noyau"
+            return ""
+        return event
+
+
+def _runner_code(shell, body, last) -> str:
+    """Le code que voit IPython : chaque appelable est retiré de l'espace de noms AVANT d'être
+    appelé (le code de l'élève ne le retrouve pas dans ``globals()``)."""
+    lines = []
+    for part in (body, last):
+        if part is not None:
+            name = f"_t{os.urandom(8).hex()}"
+            shell.user_ns[name] = part
+            lines.append(f"globals().pop({name!r})()")
+    return "\n".join(lines)
 
 
 def read_test(fd: int | None, nonce: str) -> str | None:
@@ -188,21 +254,25 @@ def read_test(fd: int | None, nonce: str) -> str | None:
     return found
 
 
-def install(kernel, snapshot: Snapshot, tests_fd: int | None = None) -> None:
+def install(kernel, snapshot: Snapshot, tests_fd: int | None = None,
+            watch: Watch | None = None) -> None:
     """Les requêtes d'exécution marquées ``course_grade`` sont des tests (voir le module)."""
     original = kernel.shell_handlers["execute_request"]
     shell = snapshot.shell
     restore, hide_shadowing = snapshot.restore, snapshot.hide_shadowing  # liés dès maintenant
+    watch = watch or Watch()
+    marked = kernel.finish_metadata  # ``mark_replies`` (si posé), remis avant chaque test
 
     async def execute_request(stream, ident, parent):
         meta = (parent.get("metadata") or {}).pop("course_grade", None)
         if not isinstance(meta, dict):
             return await original(stream, ident, parent)
         restore()
+        kernel.finish_metadata = marked
         shell.user_ns["__builtins__"] = builtins
         content = parent["content"]
         content["store_history"] = False
-        name = f"_t{os.urandom(8).hex()}"
+        before = set(shell.user_ns)
         source = meta.pop("source", None)
         if source is None:
             source = read_test(tests_fd, str(meta.get("nonce", "")))
@@ -210,19 +280,37 @@ def install(kernel, snapshot: Snapshot, tests_fd: int | None = None) -> None:
             if source is None:
                 content["code"] = "raise RuntimeError('texte du test non reçu')"
             else:
-                shell.user_ns[name] = compile_test(shell, str(source))
-                content["code"] = f"{name}()"
+                content["code"] = _runner_code(shell, *compile_test(shell, str(source)))
         except SyntaxError as exc:  # un test mal écrit : l'erreur, sans le texte du test
             content["code"] = f"raise SyntaxError({f'test illisible (ligne {exc.lineno})'!r})"
+        added = set(shell.user_ns) - before
         del meta, source
         hidden = hide_shadowing()
+        watch.events.clear()
+        watch.active = True
         try:
             return await original(stream, ident, parent)
         finally:
-            shell.user_ns.pop(name, None)
+            watch.active = False
+            for name in added:
+                shell.user_ns.pop(name, None)
             shell.user_ns.update(hidden)
 
     kernel.shell_handlers["execute_request"] = execute_request
+
+
+def mark_replies(kernel, watch: Watch) -> None:
+    """La réponse ``execute_reply`` d'un test porte ``metadata["course_grade"]`` : ce que le
+    crochet d'audit a noté pendant le test. À poser AVANT l'instantané (qui la gardera)."""
+    finish = kernel.finish_metadata
+
+    def finish_metadata(parent, metadata, reply_content):
+        metadata = finish(parent, metadata, reply_content)
+        if watch.active:
+            metadata["course_grade"] = {"events": list(watch.events)}
+        return metadata
+
+    kernel.finish_metadata = finish_metadata
 
 
 def preload(env=os.environ) -> None:
@@ -252,7 +340,10 @@ def main(argv: list[str]) -> None:
         os.chmod(runtime, 0o555)
     drop_privileges({"COURSE_GRADE_UID": uid})
     preload()
-    install(app.kernel, Snapshot(app.shell, app.kernel), tests_fd)
+    watch = Watch()
+    sys.addaudithook(watch.hook)
+    mark_replies(app.kernel, watch)
+    install(app.kernel, Snapshot(app.shell, app.kernel), tests_fd, watch)
     app.start()
 
 

@@ -11,7 +11,8 @@ noyau n'en voit que ``runtime/`` (connexion ZMQ en ``ipc``).
   ``metadata["course_grade"]["role"] == "test"`` ;
 - écrit ``DOSSIER/executed.ipynb`` après CHAQUE cellule, ``DOSSIER/kernel.pid`` (pour que le
   parent puisse tuer le noyau) et, à la fin, ``DOSSIER/status.json`` :
-  ``{"status": ..., "message": ..., "tests": {grade_id: {"reply": "ok"|"error"|None, ...}}}``.
+  ``{"status": ..., "message": ..., "tests": {grade_id: {"reply": "ok"|"error"|None, "marked":
+  bool, "events": [...], "replies": n, "alive_after": bool}}}``.
 
 Le texte d'un test passe par un tube nommé, pas par la requête (voir ``kernel_launcher``).
 Un test ne compte que sur des preuves que le code de l'élève ne fabrique pas en écrivant ou en
@@ -283,7 +284,9 @@ def run(job: Path) -> dict:
     save()
     for info in tests.values():
         seen = replies.get(info.get("msg_id") or "", [])
-        info["reply"] = seen[0] if len(seen) == 1 else None
+        info["reply"] = seen[0]["status"] if len(seen) == 1 else None
+        info["marked"] = bool(seen) and all(r["marked"] for r in seen)
+        info["events"] = sorted({e for r in seen for e in r["events"]})
         info["replies"] = len(seen)
     status["tests"] = tests
     status["timed_out"] = sorted(set(client.timed_out))
@@ -300,7 +303,11 @@ def _record_replies(channel, replies: dict) -> None:
         msg = await get_msg(*args, **kwargs)
         if msg.get("msg_type") == "execute_reply":
             parent = (msg.get("parent_header") or {}).get("msg_id", "")
-            replies.setdefault(parent, []).append((msg.get("content") or {}).get("status"))
+            mark = (msg.get("metadata") or {}).get("course_grade")
+            replies.setdefault(parent, []).append({
+                "status": (msg.get("content") or {}).get("status"), "marked": isinstance(mark, dict),
+                "events": [str(e)[:120] for e in (mark or {}).get("events", [])][:12]
+                if isinstance(mark, dict) else []})
         return msg
 
     channel.get_msg = recording_get_msg
