@@ -1,0 +1,84 @@
+"""Extension Sphinx du site du cours (``site/_config.yml``) : des pages lisibles hors ligne.
+
+- **MathJax hors ligne** : les fichiers de MathJax 3 du paquet ``sphinx-mathjax-offline`` (extra
+  ``dev``) sont copiés dans ``_static/mathjax`` (seulement ce que ``tex-chtml.js`` charge : polices,
+  extensions TeX, menu, MathML d'accessibilité) ; ``mathjax_path`` y pointe.
+- **Démonstrations** : l'état des widgets que nbclient range dans chaque notebook exécuté n'est pas
+  recopié dans les pages (le site ne charge aucun gestionnaire de widgets) ; chaque démonstration
+  s'y lit par sa vue figée (``course_lib.widgets.Demo.static_html``), mise en forme par
+  ``static/course_site.css``.
+- **Liens vers un dossier** (``[exercices/](exercices/)`` dans un notebook : JupyterLab ouvre le
+  dossier) : ils mènent à la page du site qui liste ce dossier (``course_site_folder_pages``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path, PurePosixPath
+
+from sphinx.errors import ExtensionError
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+STATIC = Path(__file__).resolve().parent / "static"
+MATHJAX_PACKAGE = "sphinx-mathjax-offline"
+# Ce que tex-chtml.js charge depuis son dossier (le reste du paquet : autres combinaisons, 20 Mo).
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "a11y", "ui")
+
+
+def mathjax_source() -> Path:
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ExtensionError(f"MathJax hors ligne : le paquet {MATHJAX_PACKAGE} manque "
+                             "(pip install -e '.[dev]', ou make venv-dev).")
+    return Path(spec.origin).parent / "static" / "mathjax"
+
+
+def copy_mathjax(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    source, target = mathjax_source(), Path(app.outdir) / "_static" / "mathjax"
+    for name in MATHJAX_FILES:
+        if (source / name).is_dir():
+            shutil.copytree(source / name, target / name, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / name, target / name)
+
+
+def drop_widget_state(app, env) -> None:
+    for data in getattr(env, "nb_metadata", {}).values():
+        data.get("js_files", {}).pop("ipywidgets_state", None)
+
+
+def add_static(app) -> None:
+    mathjax_source()  # échoue tôt, avant d'exécuter les notebooks, si MathJax manque
+    app.config.html_static_path.append(str(STATIC))
+
+
+class FolderLinks(SphinxPostTransform):
+    """Un lien Markdown vers un dossier connu de ``course_site_folder_pages`` mène à sa page."""
+
+    default_priority = 5  # avant la résolution des liens de MyST (9)
+
+    def run(self, **kwargs) -> None:
+        from sphinx import addnodes
+
+        pages = self.config.course_site_folder_pages
+        for node in self.document.findall(addnodes.pending_xref):
+            if node.get("reftype") != "myst":
+                continue
+            base = PurePosixPath(node.get("refdoc", self.env.docname)).parent
+            folder = (base / node["reftarget"]).as_posix().rstrip("/")
+            if folder in pages:
+                node["refdomain"], node["reftarget"], node["reftargetid"] = "doc", pages[folder], None
+
+
+def setup(app):
+    app.add_config_value("course_site_folder_pages", {}, "env")
+    app.connect("builder-inited", add_static)
+    app.connect("env-updated", drop_widget_state)
+    app.connect("build-finished", copy_mathjax)
+    app.add_post_transform(FolderLinks)
+    app.add_css_file("course_site.css")
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

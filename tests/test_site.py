@@ -1,0 +1,230 @@
+"""Le site statique du cours (``make site``, configuration dans ``site/``).
+
+Toujours : le vérificateur de liens ``site/check_site.py`` sait échouer (petits sites factices).
+Sur le site construit (``$COURSE_SITE_HTML``, par défaut ``build/site/_build/html`` ; sauté s'il
+n'est pas construit, sauf avec ``COURSE_SITE_REQUIRED=1`` comme dans ``make site-test``) :
+- le vérificateur ne trouve rien (liens internes, ancres, images, aucun autre hôte, aucun corrigé) ;
+- une page par notebook de section, une par exercice (énoncé), aucune pour ``solutions/`` ;
+- chaque démonstration y laisse une figure (vue figée de ``Demo``) ; aucun tableau resté en
+  Markdown brut ; page en français ; bouton Binder vers le dépôt des élèves ;
+- dans Chromium (Playwright), deux pages montrent une figure chargée (``naturalWidth > 0``), un
+  tableau et une formule rendue par MathJax, sans aucune requête vers un autre hôte.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+from conftest import ROOT, section_notebooks
+
+from course_lib.grading.student_copy import DEFAULT_DEPOT
+
+SITE = Path(os.environ.get("COURSE_SITE_HTML") or ROOT / "build" / "site" / "_build" / "html")
+EXERCISES = sorted((ROOT / "notebooks" / "exercices").glob("*.ipynb"))
+# Deux pages ouvertes dans le navigateur : chacune a une démonstration, des tableaux et des formules.
+BROWSER_PAGES = ("notebooks/00_introduction.html", "notebooks/01_magnitude.html")
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "site" / "check_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+check_site = _load_checker()
+
+
+# --- le vérificateur sait échouer -------------------------------------------------------------
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+GOOD = {
+    "index.html": '<html><body><a href="notebooks/a.html#intro">a</a> <a href="https://mybinder.org/v2">Binder</a>'
+                  '<img src="_static/f.png"><link rel="stylesheet" href="_static/s.css"><a href="#">haut</a>'
+                  '<img src="data:image/png;base64,iVBO"></body></html>',
+    "notebooks/a.html": '<html><body><h1 id="intro">A</h1><a href="../index.html">retour</a></body></html>',
+    "_static/f.png": "png",
+    "_static/s.css": "body { background: url('f.png'); } .x { background: url(data:image/png;base64,AA); }",
+    "_static/webpack-macros.html": "<link href=\"{{ pathto('x.css', 1) }}\">",  # un modèle, pas une page
+}
+
+
+def test_checker_accepts_a_clean_site(tmp_path):
+    assert check_site.check(_write(tmp_path, GOOD)) == []
+
+
+@pytest.mark.parametrize("case, change, expected", [
+    ("fichier absent", {"notebooks/a.html": '<a href="b.html">b</a>'}, "notebooks/a.html <a> : b.html mène à un fichier absent"),
+    ("ancre absente", {"notebooks/a.html": '<a href="../index.html#nulle-part">x</a>'},
+     "ancre #nulle-part absente de index.html"),
+    ("image absente", {"notebooks/a.html": '<img src="../_static/g.png">'}, "g.png mène à un fichier absent"),
+    ("image d'un autre hôte", {"notebooks/a.html": '<img src="https://example.org/f.png">'},
+     "<img> charge https://example.org/f.png depuis un autre hôte"),
+    ("script d'un autre hôte", {"notebooks/a.html": '<script src="//cdn.example.org/m.js"></script>'},
+     "<script> charge //cdn.example.org/m.js depuis un autre hôte"),
+    ("police d'un autre hôte", {"_static/s.css": "@import 'https://fonts.example.org/css';"},
+     "_static/s.css : charge https://fonts.example.org/css depuis un autre hôte"),
+    ("corrigé", {"notebooks/a.html": "<pre>### BEGIN SOLUTION\nx = 1</pre>"}, "« ### BEGIN SOLUTION »"),
+    ("dossier solutions", {"solutions/ex.html": "<p>corrigé</p>"}, "un dossier solutions/ est publié"),
+    ("hors du site", {"notebooks/a.html": '<a href="../../ailleurs.html">x</a>'}, "sort du site"),
+])
+def test_checker_finds_each_problem(tmp_path, case, change, expected):
+    problems = check_site.check(_write(tmp_path, {**GOOD, **change}))
+    assert any(expected in p for p in problems), (case, problems)
+
+
+def test_checker_exit_code(tmp_path, capsys):
+    assert check_site.main([str(_write(tmp_path / "ok", GOOD))]) == 0
+    assert check_site.main([str(tmp_path / "vide")]) == 1
+    assert "make site" in capsys.readouterr().out
+
+
+def test_site_config_points_binder_to_the_student_release():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "site" / "_config.yml").read_text(encoding="utf-8"))
+    assert config["repository"]["url"] == f"https://github.com/{DEFAULT_DEPOT}"
+    assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    assert config["sphinx"]["config"]["language"] == "fr"
+    assert "solutions" in config["exclude_patterns"]
+    for page in ("index.md", "exercices.md"):
+        links = re.findall(r"https://mybinder\.org/v2/gh/([^/]+/[^/]+)/", (ROOT / "site" / page).read_text())
+        assert links and set(links) == {DEFAULT_DEPOT}, (page, links)
+
+
+# --- le site construit --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if not (SITE / "index.html").is_file():
+        msg = f"site non construit ({SITE}) : make site"
+        if os.environ.get("COURSE_SITE_REQUIRED", "") not in ("", "0"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return SITE
+
+
+def _page(site: Path, rel: str) -> str:
+    return (site / rel).read_text(encoding="utf-8")
+
+
+def test_built_site_passes_the_checker(site):
+    assert check_site.check(site) == []
+
+
+def test_every_section_and_exercise_has_a_page_and_no_solution(site):
+    for nb in section_notebooks():
+        assert (site / "notebooks" / f"{nb.stem}.html").is_file(), nb.name
+    for nb in EXERCISES:
+        html = _page(site, f"notebooks/exercices/{nb.stem}.html")
+        assert "VOTRE" in html, nb.name  # l'énoncé, cellules à compléter comprises
+    assert not (site / "solutions").exists() and not (site / "_sources" / "solutions").exists()
+
+
+def _demo_cells(nb_path: Path) -> int:
+    nb = nbformat.read(nb_path, as_version=4)
+    return sum(bool(re.search(r"\b\w+_demo\(", c.source)) for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("nb", section_notebooks(), ids=lambda p: p.stem)
+def test_section_page_reads_without_a_kernel(site, nb):
+    html = _page(site, f"notebooks/{nb.stem}.html")
+    assert '<html lang="fr"' in html
+    # le bouton Binder de la page ouvre ce notebook dans le dépôt des élèves
+    assert (f"https://mybinder.org/v2/gh/{DEFAULT_DEPOT}/HEAD?urlpath=lab/tree/notebooks/{nb.stem}.ipynb"
+            in html)
+    # chaque démonstration laisse une vue figée avec sa figure
+    static = re.findall(r'<div class="course-static">(.*?)</div>', html, re.S)
+    with_figure = [s for s in static if '<img src="data:image/png;base64,' in s]
+    assert len(with_figure) >= _demo_cells(nb), (nb.name, len(static), len(with_figure))
+    # aucun tableau resté en Markdown brut (display(Markdown(...)) rendu en <table>)
+    assert not re.search(r"\|\s*-{3,}\s*\|", re.sub(r"<[^>]+>", "", html)), nb.name
+    assert "_static/mathjax/tex-chtml.js" in html and (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+# --- dans le navigateur -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served(site):
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+_VISIBLE_JS = """
+() => {
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0
+                        && getComputedStyle(e).visibility !== 'hidden'; };
+  const imgs = Array.from(document.querySelectorAll('.cell_output img'));
+  return {
+    lang: document.documentElement.lang,
+    figures: imgs.filter(i => i.complete && i.naturalWidth > 0 && shown(i)).length,
+    broken: imgs.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src.slice(0, 80)),
+    tables: Array.from(document.querySelectorAll('.cell_output table')).filter(shown).length,
+    formulas: Array.from(document.querySelectorAll('mjx-container')).filter(shown).length,
+    math_errors: document.querySelectorAll('mjx-merror').length,
+  };
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("rel", BROWSER_PAGES)
+def test_page_in_browser_shows_figure_table_formula_offline(served, rel):
+    from browser_harness import CHROMIUM, CHROMIUM_ARGS, require_browser
+    from playwright.sync_api import sync_playwright
+
+    require_browser()
+    local = urlsplit(served).netloc
+    outside: list[str] = []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith("data:") or urlsplit(url).netloc == local:
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.route("**/*", route)
+            page.goto(f"{served}/{rel}", wait_until="load")
+            page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=60_000)
+            page.wait_for_load_state("networkidle")
+            seen = page.evaluate(_VISIBLE_JS)
+        finally:
+            browser.close()
+    assert seen["lang"] == "fr", seen
+    assert seen["figures"] > 0 and not seen["broken"], seen
+    assert seen["tables"] > 0, seen
+    assert seen["formulas"] > 0 and seen["math_errors"] == 0, seen
+    assert outside == [], f"requêtes vers d'autres hôtes : {outside}"
