@@ -53,7 +53,7 @@ git-filter:
 test: venv-dev lint check notebooks-settings
 
 lint:
-	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts notebooks/[0-9]*.ipynb
+	$(BIN)/ruff check --output-format=concise course_lib tests benchmarks scripts site notebooks/[0-9]*.ipynb
 
 # Deux processus pytest à la fois (pytest-xdist), un fichier par processus : les fichiers sont
 # indépendants. Un seul fil de calcul par processus (OMP_NUM_THREADS=1) : sur 2 cœurs, deux
@@ -109,6 +109,7 @@ exercises: venv-dev
 SITE_OUT ?= build/site
 SITE_TOC ?= site/_toc.yml
 site: venv-dev
+	rm -rf $(SITE_OUT)/_build
 	COURSE_LIB_CACHE="$${COURSE_LIB_CACHE:-$(CURDIR)/$(SITE_OUT)/course-lib-cache}" \
 	$(BIN)/jupyter-book build . --all --config site/_config.yml --toc $(SITE_TOC) --path-output $(SITE_OUT) \
 	    --warningiserror --keep-going
