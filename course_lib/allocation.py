@@ -88,7 +88,7 @@ def sensitivity_scan(model: nn.Module, loader, sparsities: Sequence[float] = SCA
 
     Pour chaque couche ℓ et chaque s : on retire les round(s·n_ℓ) poids de plus petit |w| de ℓ
     (les autres couches intactes), sans ré-entraîner, et l'on mesure la précision
-    (Han et al., 2015, *Learning both Weights and Connections*, §4 et fig. 6 : une courbe par couche).
+    (Han et al., 2015, *Learning both Weights and Connections* : une courbe de sensibilité par couche).
     Coût : 1 + L·|sparsities| évaluations (``SensitivityScan.evaluations``). Le modèle n'est pas modifié.
     ``loader`` : des données de **validation** (le balayage sert à décider).
     """

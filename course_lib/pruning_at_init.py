@@ -4,7 +4,7 @@
   éq. 6 : ``criteria.snip_saliency``), calculée sur un lot, à l'initialisation ;
 - ``random_masks`` : la référence sans critère, un classement tiré au hasard ;
 - ``shuffle_within_layers`` : le contrôle de Frankle, Dziugaite, Roy & Carbin (2021, *Pruning Neural
-  Networks at Initialization: Why are We Missing the Mark?*, ICLR, §5) : mélanger les positions
+  Networks at Initialization: Why are We Missing the Mark?*, ICLR) : mélanger les positions
   gardées **dans chaque couche**. Les comptes par couche sont exactement les mêmes ; seul le choix
   des poids, à l'intérieur d'une couche, est perdu. Si la précision ne baisse pas, ce que la
   méthode apporte tient à la **part gardée par couche** (notebook 13, section « Où »).
@@ -53,7 +53,7 @@ def random_masks(model: nn.Module, sparsity: float, seed: int) -> dict[str, torc
 def shuffle_within_layers(masks: Mapping[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     """Chaque masque voit ses positions permutées au hasard : mêmes nombres de 0 et de 1 par couche.
 
-    Frankle et al. (2021, §5, « Randomly shuffling ») : m'_ℓ = m_ℓ[π_ℓ], π_ℓ permutation uniforme
+    Frankle et al. (2021, le mélange par couche) : m'_ℓ = m_ℓ[π_ℓ], π_ℓ permutation uniforme
     de la couche ℓ. Tirage depuis ``SHUFFLE_STREAM + seed``.
     """
     if not isinstance(masks, Mapping) or not masks:

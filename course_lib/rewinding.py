@@ -1,7 +1,7 @@
 """Quand, après l'élagage : ré-entraîner (fine-tuning) ou rembobiner (poids, taux d'apprentissage).
 
 Après un élagage, trois façons de dépenser le même budget de t époques (Renda, Frankle & Carbin,
-2020, *Comparing Rewinding and Fine-tuning in Neural Network Pruning*, §2) :
+2020, *Comparing Rewinding and Fine-tuning in Neural Network Pruning*) :
 
 - **fine-tuning** : depuis les poids finaux, t époques au **dernier** taux du calendrier η(T−1) ;
 - **rembobinage des poids** : les poids survivants reprennent leur valeur θ_{T−t} de l'époque T−t
@@ -34,8 +34,8 @@ REINIT_STREAM = 20_000  # graine des poids tirés au hasard : indépendante de b
 def step_schedule(base_lr: float = 3e-3, milestones: Sequence[int] = (4,), gamma: float = 0.1) -> Callable[[int], float]:
     """Calendrier par paliers : η(e) = η₀ · γ^{#{m ∈ milestones : m ≤ e}} (époque e comptée depuis 0).
 
-    Celui des articles sur le rembobinage (Renda et al., 2020, tableau 1 : taux divisé par 10 à des
-    époques fixées). Renvoie une fonction pure de l'époque, qu'on peut tracer et tester.
+    Le type de calendrier des réseaux de Renda et al. (2020) : un taux divisé par 10 à des époques
+    fixées. Renvoie une fonction pure de l'époque, qu'on peut tracer et tester.
     """
     base_lr = check_real(base_lr, "base_lr", low=0, low_open=True)
     gamma = check_real(gamma, "gamma", low=0, high=1, low_open=True)
@@ -90,8 +90,8 @@ def rewind_weights(model: nn.Module, snapshot: Mapping[str, torch.Tensor]) -> nn
     """Rembobinage : chaque paramètre reprend sa valeur de ``snapshot``, **les masques restent**.
 
     Pour une couche élaguée, c'est ``weight_orig`` qui reçoit θ_k : le poids effectif vaut
-    θ_k ⊙ m (Frankle & Carbin, 2019, §1, étape 4 : « reset the remaining parameters to their values
-    in θ₀ »). Tout est vérifié avant de modifier le modèle.
+    θ_k ⊙ m (Frankle & Carbin, 2019, §1, étape 4 de leur méthode : les paramètres restants reprennent
+    leur valeur de θ₀). Tout est vérifié avant de modifier le modèle.
     """
     if not isinstance(snapshot, Mapping):
         raise TypeError(f"snapshot doit être un dictionnaire {{nom: tenseur}} (weights_snapshot) ; "
@@ -123,7 +123,7 @@ def rewind_weights(model: nn.Module, snapshot: Mapping[str, torch.Tensor]) -> nn
 
 def random_reinit(model: nn.Module, seed: int) -> nn.Module:
     """Le témoin « réinitialisation aléatoire » : mêmes masques, poids survivants **tirés à nouveau**
-    selon l'initialisation de PyTorch (Frankle & Carbin, 2019, §2 : « randomly reinitialized »).
+    selon l'initialisation de PyTorch (le témoin « réinitialisé au hasard » de Frankle & Carbin, 2019).
 
     Le tirage part de ``REINIT_STREAM + seed``, un flux indépendant de ``build_model(seed)``.
     """
