@@ -1,8 +1,8 @@
 """Le site statique du cours (``make site``, configuration dans ``site/``).
 
 Toujours : le vérificateur de liens ``site/check_site.py`` sait échouer (petits sites factices).
-Sur le site construit (``$COURSE_SITE_HTML``, par défaut ``build/site/_build/html`` ; sauté s'il
-n'est pas construit, sauf avec ``COURSE_SITE_REQUIRED=1`` comme dans ``make site-test``) :
+Sur le site construit (``$COURSE_SITE_HTML``, donné par ``make site-test`` ; sauté sans lui, ou si
+le site n'est pas construit, sauf avec ``COURSE_SITE_REQUIRED=1`` comme dans ``make site-test``) :
 - le vérificateur ne trouve rien (liens internes, ancres, images, aucun autre hôte, aucun corrigé) ;
 - une page par notebook de section, une par exercice (énoncé), aucune pour ``solutions/`` ;
 - chaque démonstration y laisse une figure (vue figée de ``Demo``) ; aucun tableau resté en
@@ -28,7 +28,9 @@ from conftest import ROOT, section_notebooks
 
 from course_lib.grading.student_copy import DEFAULT_DEPOT
 
-SITE = Path(os.environ.get("COURSE_SITE_HTML") or ROOT / "build" / "site" / "_build" / "html")
+# Le site construit est testé par make site-test, qui donne son dossier : un site d'une construction
+# plus ancienne, resté dans build/, n'est jamais testé par make test.
+SITE = Path(os.environ["COURSE_SITE_HTML"]) if os.environ.get("COURSE_SITE_HTML") else None
 EXERCISES = sorted((ROOT / "notebooks" / "exercices").glob("*.ipynb"))
 # Deux pages ouvertes dans le navigateur : chacune a une démonstration, des tableaux et des formules.
 BROWSER_PAGES = ("notebooks/00_introduction.html", "notebooks/01_magnitude.html")
@@ -111,8 +113,8 @@ def test_site_config_points_binder_to_the_student_release():
 
 @pytest.fixture(scope="module")
 def site() -> Path:
-    if not (SITE / "index.html").is_file():
-        msg = f"site non construit ({SITE}) : make site"
+    if SITE is None or not (SITE / "index.html").is_file():
+        msg = f"site non construit ou non désigné ({SITE}) : make site site-test"
         if os.environ.get("COURSE_SITE_REQUIRED", "") not in ("", "0"):
             pytest.fail(msg)
         pytest.skip(msg)

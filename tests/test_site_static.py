@@ -150,9 +150,12 @@ def test_jupyterlab_shows_the_live_widget_only(lab, browser):
         _wait_finished(page, lab, rel, 300)
         cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-CodeCell").first
         cell.locator(".course-output img").first.wait_for(state="visible", timeout=60_000)
-        mimes = cell.evaluate("c => Array.from(c.querySelectorAll('.jp-Cell-outputArea > .jp-OutputArea-child "
-                              "> .jp-OutputArea-output')).map(o => o.getAttribute('data-mime-type'))")
-        assert mimes == [WIDGET_VIEW], mimes
+        # une seule sortie, rendue par le gestionnaire de widgets (pas de HTML rendu à côté)
+        outputs = cell.evaluate("c => Array.from(c.querySelectorAll('.jp-Cell-outputArea > .jp-OutputArea-child "
+                                "> .jp-OutputArea-output')).map(o => ({classes: o.className, "
+                                "widget: o.querySelector('.jupyter-widgets') !== null}))")
+        assert len(outputs) == 1 and outputs[0]["widget"], outputs
+        assert "jp-RenderedHTMLCommon" not in outputs[0]["classes"], outputs
         assert cell.locator(f".{STATIC_CLASS}").count() == 0
         assert cell.locator("img").count() == 1  # la figure du widget, une seule fois
         assert cell.locator(".course-output table").count() == 1
