@@ -14,7 +14,9 @@ Deux règles :
 2. Aucun identifiant interne : mots de ``tests/student_text_banned.txt`` (casse exacte) et
    tout mot en snake_case hors `code`.
 
-Le rendu réel (sorties exécutées, widgets) est vérifié par le test navigateur.
+Le rendu réel (sorties exécutées, figures, widgets, démonstrations qu'on bouge) est vérifié pendant
+que nbval exécute les notebooks : ``conftest.py`` (racine) et ``tests/rendered_text.py``, dont les
+règles s'appliquent aussi, ici, au Markdown des notebooks.
 """
 
 from __future__ import annotations
