@@ -62,10 +62,10 @@ DEFAULT_DEPOT = "course-pruning/chapitre-8-5-eleves"
 STUDENT_EXTRA = ("pytest", "nbval")  # l'extra « test » de la copie, bornes prises à l'extra dev
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 NBGRADER_MISSING = (
-    "course-student-copy a besoin de nbgrader (il régénère les exercices élèves pour vérifier "
-    "qu'ils sont à jour), un outil enseignant absent de cet environnement (celui de `make lab` "
-    "est l'environnement élève). Installez les outils enseignant : "
-    "`.venv/bin/pip install -e '.[instructor]'` (ou `make venv-dev`), puis relancez.")
+    "nbgrader manque à cet environnement (celui de `make lab` est l'environnement élève) ; la "
+    "copie en a besoin pour régénérer les exercices élèves et vérifier qu'ils sont à jour. "
+    "Installez les outils enseignant : `.venv/bin/pip install -e '.[instructor]'` "
+    "(ou `make venv-dev`), puis relancez.")
 
 
 class MissingTool(RuntimeError):
