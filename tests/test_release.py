@@ -315,6 +315,21 @@ def test_release_make_test_passes_from_the_copy(release):
     assert n_cells >= (100 if full else 20) and " failed" not in out, out[-2000:]
 
 
+@needs_make
+def test_release_make_lab_is_french_on_notebook_00_and_keeps_git_pull_working(release):
+    """La copie a ce que `make lab` du dépôt a : français, notebook 00 sur toute adresse, filtre git
+    et notebooks enregistrés tels qu'ils sont commités."""
+    for rel in ("jupyter_config/labconfig/default_setting_overrides.json", "jupyter_config/workspace.json",
+                "jupyter_config/jupyter_server_config.py", ".gitattributes"):
+        assert (release / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    proc = subprocess.run(["make", "-n", "--no-print-directory", "lab", f"PYTHON_BIN={sys.executable}"],
+                          cwd=release, env=_env(release), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "nbstripout --install --attributes .gitattributes" in proc.stdout
+    assert re.search(r"--LabApp\.default_url=/lab/workspaces/[\w-]+/tree/00_introduction\.ipynb", proc.stdout)
+    assert re.search(r"JUPYTER_CONFIG_PATH=\S*jupyter_config", proc.stdout)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
