@@ -230,3 +230,21 @@ def test_page_in_browser_shows_figure_table_formula_offline(served, rel):
     assert seen["tables"] > 0, seen
     assert seen["formulas"] > 0 and seen["math_errors"] == 0, seen
     assert outside == [], f"requêtes vers d'autres hôtes : {outside}"
+
+
+# --- make site, make site-test, CI ----------------------------------------------------------------
+
+def test_make_site_builds_everything_afresh_then_checks_and_ci_runs_it():
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "site", "site-test"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    out = out.replace("\\\n", " ")  # une commande par ligne
+    build = re.search(r"jupyter-book build \. ([^\n]*)", out).group(1)
+    assert "--all" in build and "--config site/_config.yml" in build and "--toc site/_toc.yml" in build
+    assert "--warningiserror" in build  # un lien cassé, un notebook qui échoue : la construction échoue
+    assert out.index("rm -rf build/site/_build") < out.index("jupyter-book build") < out.index("check_site.py")
+    assert re.search(r"COURSE_SITE_REQUIRED=1 .*pytest .*tests/test_site\.py", out)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^make test\b", ci, re.M) and re.search(r"^make site site-test\b", ci, re.M)
+    assert ci.index("make test") < ci.index("make site site-test")
