@@ -40,10 +40,10 @@ lab: venv git-filter
 	$(LAB_ENV) $(BIN)/jupyter lab --port=$(PORT) $(ALLOW_ROOT) --ServerApp.root_dir=$(LAB_ROOT) \
 	--LabApp.workspaces_dir="$(WORKSPACES_DIR)" --LabApp.default_url=$(LAB_URL) $(LAB_ARGS)
 
-# Le filtre git nbstripout (.gitattributes, commité) : un notebook que l'élève exécute garde ses
-# sorties dans son fichier, mais git le voit tel qu'il est commité (sans sorties), donc `git pull`
-# met le cours à jour sans « local changes would be overwritten ». Réglage local au dépôt
-# (.git/config), hors d'un dépôt git rien n'est fait.
+# Le filtre git nbstripout (.gitattributes, commité) : git lit tout notebook sans ses sorties, un
+# commit n'en contient donc jamais. Avec jupyter_config/jupyter_server_config.py (un notebook est
+# enregistré tel qu'il est commité), un notebook exécuté n'est pas une modification : `git pull`
+# met le cours à jour. Réglage local au dépôt (.git/config) ; hors d'un dépôt git, rien n'est fait.
 git-filter:
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 	    $(BIN)/python -m nbstripout --install --attributes .gitattributes; fi
