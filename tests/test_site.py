@@ -147,6 +147,9 @@ def _demo_cells(nb_path: Path) -> int:
 def test_section_page_reads_without_a_kernel(site, nb):
     html = _page(site, f"notebooks/{nb.stem}.html")
     assert '<html lang="fr"' in html
+    # libellés des thèmes sans traduction française, remplacés par site/_ext/course_site.py
+    for english in ("Toggle primary sidebar", "Launch on Binder", "Search this book", 'aria-label="Main"'):
+        assert english not in html, english
     # le bouton Binder de la page ouvre ce notebook dans le dépôt des élèves
     assert (f"https://mybinder.org/v2/gh/{DEFAULT_DEPOT}/HEAD?urlpath=lab/tree/notebooks/{nb.stem}.ipynb"
             in html)

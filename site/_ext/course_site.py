@@ -7,6 +7,8 @@
   recopié dans les pages (le site ne charge aucun gestionnaire de widgets) ; chaque démonstration
   s'y lit par sa vue figée (``course_lib.widgets.Demo.static_html``), mise en forme par
   ``static/course_site.css``.
+- **Interface en français** : ``language: fr`` traduit presque tout ; les quelques libellés des
+  thèmes qui n'ont pas de traduction française (``FRENCH_UI``) sont remplacés dans les pages écrites.
 - **Liens vers un dossier** (``[exercices/](exercices/)`` dans un notebook : JupyterLab ouvre le
   dossier) : ils mènent à la page du site qui liste ce dossier (``course_site_folder_pages``).
 """
@@ -46,6 +48,33 @@ def copy_mathjax(app, exc) -> None:
             shutil.copy2(source / name, target / name)
 
 
+# Libellés anglais des thèmes (pydata-sphinx-theme, sphinx-book-theme) sans traduction française,
+# tels qu'ils apparaissent dans les attributs des pages (title, aria-label, placeholder, alt).
+FRENCH_UI = {
+    '"Toggle primary sidebar"': '"Afficher ou masquer le sommaire du cours"',
+    '"Toggle secondary sidebar"': '"Afficher ou masquer le sommaire de la page"',
+    '"Launch interactive content"': '"Ouvrir la version interactive"',
+    '"Launch on Binder"': '"Ouvrir sur Binder"',
+    '"Binder logo"': '"Logo de Binder"',
+    '"Search this book..."': '"Rechercher dans le cours…"',
+    'aria-label="Main"': 'aria-label="Sommaire"',
+}
+
+
+def translate_pages(app, exc) -> None:
+    if exc is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    for page in outdir.rglob("*.html"):
+        if page.relative_to(outdir).parts[0] in ("_static", "_sources"):
+            continue
+        text = original = page.read_text(encoding="utf-8")
+        for english, french in FRENCH_UI.items():
+            text = text.replace(english, french)
+        if text != original:
+            page.write_text(text, encoding="utf-8")
+
+
 def drop_widget_state(app, env) -> None:
     for data in getattr(env, "nb_metadata", {}).values():
         data.get("js_files", {}).pop("ipywidgets_state", None)
@@ -79,6 +108,7 @@ def setup(app):
     app.connect("builder-inited", add_static)
     app.connect("env-updated", drop_widget_state)
     app.connect("build-finished", copy_mathjax)
+    app.connect("build-finished", translate_pages)
     app.add_post_transform(FolderLinks)
     app.add_css_file("course_site.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
