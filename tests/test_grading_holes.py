@@ -254,6 +254,19 @@ def test_feedback_carries_no_long_student_text(holes):
     assert "A" * 201 not in text, max(len(line) for line in text.splitlines())
 
 
+def test_the_length_cap_spares_the_instructors_messages_only():
+    """Un message écrit dans un test reste entier ; ce qui vient d'ailleurs (valeur insérée dans
+    une f-string, message levé par l'élève) est tronqué à 200 caractères."""
+    from course_lib.grading.grader import Context
+
+    ctx = Context.__new__(Context)
+    long_message = "la comparaison doit partir d'une copie neuve du modèle de référence, " * 4
+    ctx.trusted = [long_message, "reçu un "]
+    kept = ctx.limit(f"AssertionError: {long_message} reçu un {'B' * 5000}")
+    assert long_message in kept and "B" * 200 not in kept and kept.endswith("…"), kept
+    assert len(ctx.limit("Z" * 5000)) == 201
+
+
 def test_reversed_hidden_lines_are_scrubbed():
     from course_lib.grading.grader import Context
 

@@ -134,6 +134,7 @@ class Context:
     hidden_lines: list[str]   # lignes des tests cachés, à ne jamais montrer à un élève
     private_paths: list[str]  # chemins de l'enseignant, à ne jamais montrer à un élève
     preload: list[str]        # modules importés par la source : chargés avant l'instantané
+    trusted: list[str] = field(default_factory=list)  # textes des tests (messages de l'enseignant)
 
     @classmethod
     def build(cls, exercise: Exercise, extra_paths=()) -> Context:
@@ -148,7 +149,38 @@ class Context:
         if ROOT:
             paths.add(str(ROOT))
         return cls(exercise, source, release, hidden, sorted(paths, key=len, reverse=True),
-                   _imported_modules(source))
+                   _imported_modules(source), _test_strings(source))
+
+    def limit(self, text: str, limit: int = STUDENT_TEXT) -> str:
+        """Au plus ``limit`` caractères venus d'ailleurs que des tests de l'enseignant : les
+        morceaux de ``text`` qui sont des chaînes écrites dans les tests (messages des ``assert``,
+        parties fixes des f-strings) sont gardés entiers, le reste (valeurs, message levé par le
+        code de l'élève) est tronqué."""
+        pieces = [(text, False)]
+        for known in self.trusted:
+            if known not in text:
+                continue
+            split = []
+            for piece, ok in pieces:
+                if ok or known not in piece:
+                    split.append((piece, ok))
+                    continue
+                for k, part in enumerate(piece.split(known)):
+                    if k:
+                        split.append((known, True))
+                    if part:
+                        split.append((part, False))
+            pieces = split
+        budget, out = limit, []
+        for piece, ok in pieces:
+            if ok:
+                out.append(piece)
+            elif budget > 0:
+                out.append(piece if len(piece) <= budget else piece[:budget] + "…")
+                budget -= len(piece)
+            elif out and not out[-1].endswith("…"):
+                out.append("…")
+        return "".join(out)
 
     def scrub(self, text: str) -> str:
         """Texte montrable à l'élève : chemins de l'enseignant et lignes des tests cachés retirés
@@ -158,6 +190,25 @@ class Context:
         for line in self.hidden_lines:
             text = text.replace(line, "[test caché]").replace(line[::-1], "[test caché]")
         return text
+
+
+def _test_strings(nb) -> list[str]:
+    """Les chaînes (d'au moins 12 caractères) écrites dans les cellules de test de la source :
+    constantes et parties fixes des f-strings, les plus longues d'abord."""
+    import ast
+
+    found: set[str] = set()
+    for cell in nb.cells:
+        nbg = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not nbg.get("grade") or nbg.get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        found |= {n.value for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) >= 12}
+    return sorted(found, key=len, reverse=True)
 
 
 def _imported_modules(nb) -> list[str]:
@@ -230,9 +281,9 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
             (job / "runtime").chmod(0o755)
         shutil.rmtree(job, ignore_errors=True)
     result.notes = [ctx.scrub(n) for n in result.notes]
-    result.first_error = ctx.scrub(result.first_error)
+    result.first_error = ctx.scrub(result.first_error)  # parts de l'élève déjà raccourcies
     for c in result.cells:
-        c.reason = ctx.scrub(c.reason)
+        c.reason = ctx.limit(ctx.scrub(c.reason))
     result.seconds = time.perf_counter() - start
     return result
 

@@ -44,7 +44,7 @@ def error_line(cell) -> str:
         ename, evalue = out.get("ename", "Erreur"), last_line(out.get("evalue", ""))
         if ename == "NotImplementedError" and not evalue:
             return "NotImplementedError : réponse pas encore écrite"
-        return short(f"{ename}: {evalue}" if evalue else ename)
+        return short(f"{ename}: {evalue}" if evalue else ename, 4000)  # ``Context.limit`` suit
     for out in cell.get("outputs", []):
         if out.get("output_type") == "stream" and out.get("name") == "stderr":
             return f"sortie d'erreur (stderr) : {short(last_line(out.get('text', '')))}"
