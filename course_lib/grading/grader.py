@@ -14,8 +14,9 @@ Pour chaque soumission, dans un dossier temporaire qui lui est propre :
    plafonnées ;
 4. notation de chaque cellule de test avec ses points nbgrader (``nbgrader.utils.determine_grade`` :
    0 si la cellule affiche une erreur ou écrit sur stderr) ET seulement si le noyau a répondu
-   ``ok`` à la requête de ce test, une seule fois, et répond encore après (``worker``). Une
-   cellule non exécutée vaut 0.
+   ``ok`` à la requête de ce test, une seule fois, avec la marque du lanceur, et répond encore
+   après (``worker``) ; ce que le crochet d'audit du noyau a vu pendant un test fait signaler le
+   rendu (``a_verifier``). Une cellule non exécutée vaut 0.
 
 Le retour à l'élève commence par la première erreur de SES cellules (type, message, cellule de
 code n° k comptée à partir de 1, ligne), puis les tests ; il ne contient ni le texte des tests
