@@ -376,6 +376,23 @@ def test_scan_still_flags_attacks(code):
     assert scan_source(code), code
 
 
+def test_sandbox_layout_with_and_without_quota_support(tmp_path, monkeypatch):
+    """bubblewrap >= 0.8 : /travail et /tmp en tmpfs limités (--size) ; plus ancien : l'ancienne
+    disposition (dossier de l'hôte), et ``course-grade`` prévient qu'il n'y a pas de quota."""
+    from course_lib.grading import sandbox
+
+    box = sandbox.Sandbox(tmp_path, None, 16)
+    monkeypatch.setattr(sandbox, "quota_supported", lambda bwrap=None: True)
+    args = sandbox.bwrap_argv(box, "bwrap")
+    assert args[args.index("--tmpfs", args.index("--size")) + 1] == "/tmp"
+    assert ["--size", str(16 * 2**20), "--tmpfs", sandbox.WORK] == args[
+        args.index(sandbox.WORK) - 3:args.index(sandbox.WORK) + 1]
+    monkeypatch.setattr(sandbox, "quota_supported", lambda bwrap=None: False)
+    args = sandbox.bwrap_argv(box, "bwrap")
+    assert "--size" not in args and ["--bind", str(box.work), sandbox.WORK] == args[
+        args.index(sandbox.WORK) - 2:args.index(sandbox.WORK) + 1]
+
+
 def test_disk_quota_must_be_positive(tmp_path):
     from course_lib.grading import sandbox
 

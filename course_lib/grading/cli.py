@@ -21,7 +21,7 @@ from pathlib import Path
 from .exercises import SOLUTIONS_DIR
 from .grader import Limits, grade_folder, totals_path
 from .reports import REJECTED, rejected_path
-from .sandbox import SandboxUnavailable, find_bwrap
+from .sandbox import SandboxUnavailable, find_bwrap, quota_supported
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             find_bwrap()
         except SandboxUnavailable as exc:
             p.error(str(exc))
+        if not quota_supported():
+            print("ATTENTION : ce bubblewrap ne connaît pas --size (version < 0.8) : pas de quota "
+                  "disque, /travail est un dossier de l'hôte (mettez bubblewrap à jour).",
+                  file=sys.stderr)
     limits = Limits(args.timeout, args.total_timeout, args.memory_mb, args.processes,
                     sandbox=not args.sans_bac_a_sable, disk_mb=args.disk_mb,
                     output_read_mb=args.max_output_mb)

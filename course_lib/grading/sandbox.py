@@ -27,6 +27,7 @@ Référence : bubblewrap(1), https://github.com/containers/bubblewrap (options `
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -74,6 +75,20 @@ class Sandbox:
         return self.job / "runtime"
 
 
+@functools.lru_cache(maxsize=None)
+def quota_supported(bwrap: str | None = None) -> bool:
+    """``bwrap`` connaît-il ``--size`` (bubblewrap >= 0.8) ? Sinon : pas de quota disque, le
+    dossier de travail est un dossier de l'hôte (comportement des versions précédentes)."""
+    import subprocess
+
+    try:
+        text = subprocess.run([bwrap or find_bwrap(), "--help"], capture_output=True, text=True,
+                              timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--size" in text
+
+
 def prepare(job: Path, disk_mb: int = 256) -> Sandbox:
     """Crée ``job/work`` (vide, dossier de lancement vu de dehors) et ``job/runtime`` ; en root, un
     uid propre à la soumission."""
@@ -83,6 +98,8 @@ def prepare(job: Path, disk_mb: int = 256) -> Sandbox:
     box = Sandbox(job, uid, disk_mb)
     for d in (box.work, box.runtime):
         d.mkdir(parents=True, exist_ok=True)
+    if uid is not None and not quota_supported():  # le dossier de l'hôte sert de /travail
+        os.chown(box.work, uid, uid)
     return box
 
 
@@ -110,8 +127,9 @@ def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
             args += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             args += ["--ro-bind", str(host), str(host)]
-    size = str(box.disk_mb * 2**20)
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", size, "--tmpfs", "/tmp"]
+    quota = quota_supported(args[0])
+    size = ["--perms", "01777", "--size", str(box.disk_mb * 2**20)] if quota else []
+    args += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/tmp"]
     made: set[str] = {"/usr", "/etc", "/proc", "/dev", "/tmp"}
     prefixes = {Path(sys.base_prefix).resolve(), Path(sys.prefix)}
     for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
@@ -124,7 +142,8 @@ def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
             made.add(parent)
             args += ["--perms", "0755", "--dir", parent]
     args += ["--bind", str(box.runtime), str(box.runtime),
-             "--perms", "01777", "--size", size, "--tmpfs", WORK, "--chdir", WORK]
+             *(size + ["--tmpfs", WORK] if quota else ["--bind", str(box.work), WORK]),
+             "--chdir", WORK]
     if box.uid is not None:  # le lanceur abandonne root (setresuid) puis perd ces droits
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     return args + ["--"]
