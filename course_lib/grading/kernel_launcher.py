@@ -283,6 +283,8 @@ def install(kernel, snapshot: Snapshot, tests_fd: int | None = None,
                 content["code"] = _runner_code(shell, *compile_test(shell, str(source)))
         except SyntaxError as exc:  # un test mal écrit : l'erreur, sans le texte du test
             content["code"] = f"raise SyntaxError({f'test illisible (ligne {exc.lineno})'!r})"
+        except Exception as exc:  # noqa: BLE001 - jamais sans réponse : le test échoue
+            content["code"] = f"raise RuntimeError({f'test illisible ({type(exc).__name__})'!r})"
         added = set(shell.user_ns) - before
         del meta, source
         hidden = hide_shadowing()
