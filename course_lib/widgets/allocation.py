@@ -72,31 +72,32 @@ def allocation_demo(results, seed: int = 0, tolerance: float = 0.01, target: flo
     grid = allocation_grid(results, seed)
     tolerated = {tol: tolerated_sparsities(scan, tol) for tol in TOLERANCES}
     layers = list(scan.accuracy)
-    xs = np.array(scan.sparsities) * 100
+    xs = np.array(scan.sparsities)
 
     def render(tolerance, target):
         allocs = grid[(tolerance, target)]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
         for n in layers:
-            line, = left.plot(xs, np.array(scan.accuracy[n]) * 100, marker="o", ms=3,
+            line, = left.plot(xs, np.array(scan.accuracy[n]), marker="o", ms=3,
                               label=f"{labels[n]} ({scan.sizes[n]} poids)")
             b = tolerated[tolerance][n]
             if b > 0:
-                left.plot([b * 100], [scan.accuracy[n][scan.sparsities.index(b)] * 100], marker="s", ms=9,
+                left.plot([b], [scan.accuracy[n][scan.sparsities.index(b)]], marker="s", ms=9,
                           mfc="none", color=line.get_color())
-        left.axhline((scan.dense - tolerance) * 100, color="k", ls=":", lw=1,
+        left.axhline(scan.dense - tolerance, color="k", ls=":", lw=1,
                      label=f"dense − {pct(tolerance, 1 if tolerance * 100 % 1 else 0)}")
         left.set_xlabel("sparsité de la seule couche élaguée")
         left.set_ylabel("précision de validation")
+        left.xaxis.set_major_formatter(percent_formatter())
         left.yaxis.set_major_formatter(percent_formatter())
         left.set_title("balayage : une couche à la fois, sans ré-entraînement", fontsize=9)
-        left.legend(fontsize=7, loc="lower left")
+        left.legend(fontsize=7, loc="best")
         width = 0.2
         for i, rule in enumerate(RULES):
-            right.bar(np.arange(len(layers)) + (i - 1.5) * width, [allocs[rule][n] * 100 for n in layers],
+            right.bar(np.arange(len(layers)) + (i - 1.5) * width, [allocs[rule][n] for n in layers],
                       width, label=rule, color=COLORS[rule])
         right.set_xticks(range(len(layers)), [labels[n] for n in layers])
-        right.set_ylim(0, 100)
+        right.set_ylim(0, 1)
         right.yaxis.set_major_formatter(percent_formatter())
         right.set_title(f"sparsité par couche, {pct(target, 0)} au total", fontsize=9)
         right.legend(fontsize=7, loc="lower right")
