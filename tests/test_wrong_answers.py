@@ -111,12 +111,12 @@ def graded(tmp_path_factory):
     out = base / "notes.csv"
     grade_folder(folder, out, workers=2, limits=Limits(cell_timeout=120, sandbox=_bwrap_available()))
     rows = {r["file"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
-    return {files[name]: rows[name] for name in files}
+    return [(files[name], rows[name]) for name in files]
 
 
 def test_the_grader_scores_the_catalogue(graded):
     problems = []
-    for answer, row in graded.items():
+    for answer, row in graded:
         score, top, status = float(row["score"].replace(",", ".")), float(row["max_score"].replace(",", ".")), row["status"]
         if answer.kind == "juste" and (score != top or status != "ok"):
             problems.append(f"{_id(answer)} (juste) : {score:g}/{top:g}, {status}, échecs : {row['failed']}")

@@ -128,7 +128,7 @@ ANSWERS = [
            "prend |gradient moyen| au lieu de la saillance de Taylor", "test_formes", ("compute_gradient_salience",)),
     Answer(EX, "selection-recopiee", "copie", _mut(_MASKS, "return choose(combined_criterion(magnitude, gradient, "
                                                            "alpha), sparsity)",
-                                                   "import warnings\n\nfrom course_lib._validation import "
+                                                   "import warnings\nfrom collections.abc import Mapping\n\nfrom course_lib._validation import "
                                                    "check_fraction, check_importance\n\n"
                                                    + inspect.getsource(masks._smallest_k_mask).replace(
                                                        "_smallest_k_mask", "smallest")

@@ -45,7 +45,7 @@ def visible_tests(ex_id: str) -> list[str]:
 def _exec(code: str, ns: dict, name: str) -> None:
     filename = f"<{name}>"
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    exec(compile(code, filename, "exec"), ns)  # noqa: S102  (cellules du notebook distribué)
+    exec(compile(code, filename, "exec", dont_inherit=True), ns)  # noqa: S102  (comme le noyau)
 
 
 def _setup(ex_id: str) -> dict:
