@@ -160,7 +160,9 @@ def holes(tmp_path_factory):
         "leak_0.0.1.ipynb": with_answer(source, LEAK),
         "long_0.0.1.ipynb": with_answer(source, "def double(x):\n    raise ValueError('A' * 5000)\n"),
         "disk_0.0.1.ipynb": with_answer(source, DISK),
-        "flood_0.0.1.ipynb": with_answer(source, GOOD + "while True:\n    print('x' * 100_000)\n"),
+        "flood_0.0.1.ipynb": with_answer(source, GOOD + "import time\nwhile True:\n"
+                                         "    print('x' * 100_000)\n    time.sleep(0.002)\n"),
+        "burst_0.0.1.ipynb": with_answer(source, GOOD + "while True:\n    print('x' * 100_000)\n"),
         "chatty_0.0.1.ipynb": with_answer(source, GOOD + "for i in range(30):\n"
                                           "    print(str(i) * 100_000)\n"),
         "oomcuda_0.0.1.ipynb": with_answer(source, OOM_CUDA),
@@ -288,6 +290,16 @@ def test_huge_output_is_capped_and_stops_the_kernel(holes):
     r = _row(holes, "flood")
     assert "sortie_excessive" in r["status"] and r["score"] == "0", r
     assert "Sorties trop volumineuses" in holes["feedback"]["flood"]
+    assert len(_outputs(holes, "flood", 1)) < 1_200_000
+
+
+def test_output_as_fast_as_possible_ends_one_way_or_the_other(holes):
+    """Sans pause, le noyau peut épuiser SA mémoire (sorties en attente d'envoi : MemoryError,
+    la suite est notée) avant que le worker n'ait lu le plafond : les deux issues sont justes,
+    et ce qui est gardé reste plafonné."""
+    r = _row(holes, "burst")
+    assert {"sortie_excessive", "memoire"} & set(r["status"].split(";")), r
+    assert len(_outputs(holes, "burst", 1)) < 1_200_000
 
 
 def test_output_kept_per_cell_is_capped(holes):
