@@ -35,7 +35,7 @@ from ..fr import md_table, num, pct
 from ..masks import get_weights
 from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
-from ._base import Demo
+from ._base import Demo, DemoGroup
 
 SCHEDULE_LABELS = {"cubic": "cubique (Zhu & Gupta)", "linear": "linéaire"}
 
@@ -340,9 +340,10 @@ def quiz(n_rounds: int = 3, per_round: float = 0.3) -> list[Demo]:
     return [choice_question(q) for q in questions(n_rounds, per_round)]
 
 
-def quiz_widget(demos: Sequence[Demo]) -> widgets.VBox:
-    """Les questions l'une sous l'autre (chacune porte déjà son numéro : ``course_lib.quiz.questions``)."""
-    return widgets.VBox([d.widget for d in demos])
+def quiz_widget(demos: Sequence[Demo]) -> DemoGroup:
+    """Les questions l'une sous l'autre (chacune porte déjà son numéro : ``course_lib.quiz.questions``) ;
+    hors de JupyterLab (site statique), chaque question s'affiche avec ses choix, sans la réponse."""
+    return DemoGroup([d.widget for d in demos])
 
 
 __all__ = [
