@@ -129,11 +129,18 @@ def french_ticks() -> None:
 
 # --- les couches, nommées pour l'élève -------------------------------------------------------------
 
+def _ndim(w) -> int:
+    """Nombre de dimensions d'un tenseur PyTorch, d'un tableau NumPy ou d'une forme (tuple)."""
+    if hasattr(w, "dim"):
+        return w.dim()
+    return w.ndim if hasattr(w, "ndim") else len(w)
+
+
 def layer_labels(layers) -> dict[str, str]:
     """Le nom qu'un élève lit pour chaque couche : « convolution 1 », « couche cachée 1 », « couche de sortie ».
 
-    ``layers`` : un modèle PyTorch, ou ``{nom du poids: tenseur}`` dans l'ordre du réseau
-    (``masks.get_weights``). Un poids à plus de 2 dimensions est une convolution ; à 2 dimensions,
+    ``layers`` : un modèle PyTorch, ou ``{nom du poids: tenseur ou forme}`` dans l'ordre du réseau
+    (``masks.get_weights``, ou des formes comme ``(32, 16, 3, 3)``). Un poids à plus de 2 dimensions est une convolution ; à 2 dimensions,
     une couche linéaire, la dernière étant la couche de sortie. Les clés du résultat : le nom du
     poids (``"classifier.3.weight"``) et celui du module (``"classifier.3"``) ; pour un modèle, une
     ReLU reçoit le nom de la couche qu'elle suit (son APoZ mesure les canaux de cette couche).
@@ -145,7 +152,7 @@ def layer_labels(layers) -> dict[str, str]:
                    if getattr(m, "weight", None) is not None and m.weight.dim() >= 2}
     else:
         modules, weights = [], dict(layers)
-    dims = {n: (w.dim() if hasattr(w, "dim") else w.ndim) for n, w in weights.items()}
+    dims = {n: _ndim(w) for n, w in weights.items()}
     convs = [n for n in weights if dims[n] > 2]
     linears = [n for n in weights if dims[n] == 2]
     out = {n: f"convolution {i}" for i, n in enumerate(convs, start=1)}

@@ -18,23 +18,13 @@ from ..allocation import (
     tolerated_sparsities,
     uniform_allocation,
 )
-from ..fr import md_table, pct, percent_formatter
+from ..fr import layer_labels, md_table, pct, percent_formatter
 from ._base import Demo
 
 TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
 TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 RULES = ("uniforme", "globale", "ERK", "sensibilité")
 COLORS = {"uniforme": "0.6", "globale": "tab:blue", "ERK": "tab:green", "sensibilité": "tab:orange"}
-
-
-def layer_labels(shapes: dict[str, tuple[int, ...]]) -> dict[str, str]:
-    """« conv1 », « conv2 », « fc1 »... dans l'ordre des couches (convolution : poids à 4 dimensions)."""
-    out, counts = {}, {"conv": 0, "fc": 0}
-    for name, shape in shapes.items():
-        kind = "conv" if len(shape) == 4 else "fc"
-        counts[kind] += 1
-        out[name] = f"{kind}{counts[kind]}"
-    return out
 
 
 def allocation_grid(results, seed: int) -> dict[tuple[float, float], dict[str, dict[str, float]]]:
