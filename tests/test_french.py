@@ -29,8 +29,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
+from rendered_text import load_banned
 
-BANNED_FILE = ROOT / "tests" / "student_text_banned.txt"
 WIDGET_MODULES = sorted((ROOT / "course_lib" / "widgets").glob("*.py"))
 
 
@@ -38,15 +38,6 @@ def student_notebooks(root: Path = ROOT) -> list[Path]:
     """Notebooks de section et exercices élèves."""
     return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
         (root / "notebooks" / "exercices").glob("*.ipynb"))
-
-
-def load_banned(path: Path = BANNED_FILE) -> list[str]:
-    words = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        word = line.split("#", 1)[0].strip()
-        if word:
-            words.append(word)
-    return words
 
 
 BANNED = load_banned()
