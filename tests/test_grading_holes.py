@@ -144,6 +144,13 @@ def _strip_nbgrader(nb):
     return nb
 
 
+# Un message que le client ne peut pas relire (signature fausse), écrit sur le canal des sorties :
+# ce que produit aussi un envoi coupé par une mémoire épuisée pendant un flot de print.
+GARBLED = ("import sys\n"
+           "k = getattr(sys.modules['IPy' + 'thon'], 'get_' + 'ipython')().kernel\n"
+           "k.iopub_socket.send_multipart([b'<IDS|MSG>', b'0' * 64, b'{}', b'{}', b'{}', b'{}'])\n"
+           "import time\ntime.sleep(1)\n")
+
 @pytest.fixture(scope="module")
 def holes(tmp_path_factory):
     base = tmp_path_factory.mktemp("holes")
@@ -163,6 +170,7 @@ def holes(tmp_path_factory):
         "flood_0.0.1.ipynb": with_answer(source, GOOD + "import time\nwhile True:\n"
                                          "    print('x' * 100_000)\n    time.sleep(0.002)\n"),
         "burst_0.0.1.ipynb": with_answer(source, GOOD + "while True:\n    print('x' * 100_000)\n"),
+        "garbled_0.0.1.ipynb": with_answer(source, GOOD + GARBLED),
         "chatty_0.0.1.ipynb": with_answer(source, GOOD + "for i in range(30):\n"
                                           "    print(str(i) * 100_000)\n"),
         "oomcuda_0.0.1.ipynb": with_answer(source, OOM_CUDA),
@@ -295,11 +303,24 @@ def test_huge_output_is_capped_and_stops_the_kernel(holes):
 
 def test_output_as_fast_as_possible_ends_one_way_or_the_other(holes):
     """Sans pause, le noyau peut épuiser SA mémoire (sorties en attente d'envoi) avant que le
-    worker n'ait lu le plafond : ``MemoryError`` dans la cellule (la suite est notée) ou noyau
-    mort ; chaque issue est dite, et ce qui est gardé reste plafonné."""
+    worker n'ait lu le plafond : ``MemoryError`` dans la cellule (la suite est notée), noyau
+    mort, message coupé (illisible : noyau arrêté), ou noyau trop occupé pour répondre à
+    l'interruption (délai dépassé). L'issue dépend de la vitesse de la machine ; chacune est dite,
+    aucune n'est une erreur de la machinerie, et ce qui est gardé reste plafonné."""
     r = _row(holes, "burst")
-    assert {"sortie_excessive", "memoire", "noyau_arrete"} & set(r["status"].split(";")), r
+    status = set(r["status"].split(";"))
+    assert "erreur_execution" not in status, r
+    assert {"sortie_excessive", "memoire", "noyau_arrete", "delai_depasse"} & status, r
     assert len(_outputs(holes, "burst", 1)) < 1_200_000
+
+
+def test_unreadable_kernel_message_stops_the_kernel_not_the_grader(holes):
+    """Un message illisible vient du noyau (code de l'élève, ou envoi coupé faute de mémoire) : le
+    noyau est arrêté et c'est dit ; ce n'est pas une « erreur de la machinerie »."""
+    r = _row(holes, "garbled")
+    assert r["score"] == "0" and "noyau_arrete" in r["status"].split(";"), r
+    assert "erreur_execution" not in r["status"], r
+    assert "message illisible envoyé par le noyau" in holes["feedback"]["garbled"]
 
 
 def test_output_kept_per_cell_is_capped(holes):

@@ -334,7 +334,7 @@ def _zero(cell, reason: str) -> CellResult:
 
 def _status_note(status: dict, limits: Limits) -> str:
     what = {"delai_depasse": "Temps dépassé", "noyau_arrete": "Le noyau Python s'est arrêté "
-            "(plantage, os._exit, sys.exit, signal, ou mémoire au-delà de "
+            "(plantage, os._exit, sys.exit, signal, message illisible, ou mémoire au-delà de "
             f"{limits.memory_mb} Mo)", "erreur_execution": "Erreur de la machinerie de notation "
             "pendant l'exécution (pas forcément de votre fait : l'enseignant vérifiera)",
             "sortie_excessive": "Sorties trop volumineuses (affichages en boucle ?)"}

@@ -19,7 +19,8 @@ Un test ne compte que sur des preuves que le code de l'élève ne fabrique pas e
 appelant quelque chose : la réponse ``execute_reply`` du noyau à la requête de CE test (statut
 ``ok``), reçue une seule fois (une seconde réponse au même message est une réponse forgée), puis
 une réponse du noyau à une requête suivante (``kernel_info``) : un noyau qui meurt pendant ou
-juste après le test (``os._exit``) le fait échouer.
+juste après le test (``os._exit``) le fait échouer. Un message illisible venu du noyau (signature
+fausse, trames tronquées) le fait tuer : ``noyau_arrete``.
 
 Limites propres au worker : au plus ``output_kept`` octets de sorties gardés par cellule (la suite
 est remplacée par une ligne), au plus ``output_read`` octets lus pour tout le notebook (au-delà, le
@@ -237,12 +238,15 @@ def run(job: Path) -> dict:
     replies: dict[str, list[str]] = {}  # msg_id -> statuts de TOUTES les execute_reply reçues
     status = {"status": "ok", "message": ""}
     current = {"index": -1}
+    unreadable: list[str] = []  # pourquoi un message du noyau n'a pas pu être relu
     try:
         with client.setup_kernel():
             pid = getattr(km.provisioner, "pid", None)
             if pid:
                 (job / "kernel.pid").write_text(str(pid), encoding="utf-8")
             _record_replies(client.kc.shell_channel, replies)
+            for channel in (client.kc.shell_channel, client.kc.iopub_channel):
+                _refuse_unreadable(channel, lambda: _kill(job), unreadable)
             pipe = _open_pipe(runtime / "tests")
             plain_execute = client.kc.execute
             for index, cell in enumerate(nb.cells):
@@ -268,7 +272,8 @@ def run(job: Path) -> dict:
                 if not tests[gid]["alive_after"]:
                     raise DeadKernelError("le noyau ne répond plus après le test")
     except DeadKernelError as exc:
-        status = {"status": "noyau_arrete", "message": f"le noyau s'est arrêté ({_last(exc)})"}
+        why = unreadable[0] if unreadable else _last(exc)
+        status = {"status": "noyau_arrete", "message": f"le noyau s'est arrêté ({why})"}
     except CellTimeoutError as exc:
         status = {"status": "delai_depasse", "message": f"délai dépassé ({_last(exc)})"}
     except Exception as exc:  # noqa: BLE001 - tout échec est rapporté
@@ -311,6 +316,26 @@ def _record_replies(channel, replies: dict) -> None:
         return msg
 
     channel.get_msg = recording_get_msg
+
+
+def _refuse_unreadable(channel, kill, reasons: list) -> None:
+    """Un message que ``jupyter_client`` ne sait pas relire (signature fausse, JSON tronqué, trames
+    manquantes) vient du noyau : envoi coupé par une mémoire épuisée, ou code de l'élève qui écrit
+    sur les sockets. Le noyau est tué et l'exécution finit en ``noyau_arrete`` (pas en erreur de la
+    machinerie) ; la raison est ajoutée à ``reasons``."""
+    from nbclient.exceptions import DeadKernelError
+
+    get_msg = channel.get_msg
+
+    async def checked_get_msg(*args, **kwargs):
+        try:
+            return await get_msg(*args, **kwargs)
+        except (ValueError, TypeError, KeyError) as exc:  # session.deserialize
+            reasons.append(f"message illisible envoyé par le noyau : {type(exc).__name__}: {str(exc)[:60]}")
+            kill()
+            raise DeadKernelError(reasons[-1]) from None
+
+    channel.get_msg = checked_get_msg
 
 
 def _probe(client) -> bool:
