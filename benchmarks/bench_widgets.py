@@ -72,12 +72,15 @@ def cycle(demo) -> dict[str, list[float]]:
 def builders() -> dict[str, Callable[[], list]]:
     """Pour chaque notebook, une fonction qui construit ses démos comme le notebook le fait."""
     from course_lib import load_data, train_baseline
+    from course_lib.experiments import where_when as ww
     from course_lib.widgets import criteria as c
     from course_lib.widgets import scheduling as s
+    from course_lib.widgets.allocation import allocation_demo
     from course_lib.widgets.structured import structured_demo
 
     data = load_data("digits", seed=0)
     model = train_baseline(data, seed=0, progress=False)
+    where_when = ww.where_when_results(progress=False)  # l'expérience du notebook 13 (cache)
     return {
         "00 introduction (mask_demo)": lambda: [c.mask_demo(model, data)],
         "01 magnitude": lambda: [c.magnitude_demo(model, data)],
@@ -91,6 +94,7 @@ def builders() -> dict[str, Callable[[], list]]:
         "09 adaptatif": lambda: [s.adaptive_demo(model, data, target=0.95, max_drop=0.02, seed=0)],
         "10 quiz": lambda: s.quiz(),
         "11 structuré": lambda: [structured_demo(model, data, latency_model=_cifar(), epochs=2)],
+        "13 où et quand": lambda: [allocation_demo(where_when, seed=0)],
     }
 
 

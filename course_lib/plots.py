@@ -114,6 +114,32 @@ def accuracy_curves(ax, sparsities: Sequence[float], curves: Mapping[str, Sequen
     return ax
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_of_ten(x: float) -> str:
+    """« 10⁻⁵ » pour 1e-5, « −10³ » pour −1000, « 0 » pour 0 : l'étiquette d'une décade en texte
+    simple (exposant en caractères Unicode), sans la mise en page mathtext de matplotlib."""
+    if x == 0:
+        return "0"
+    exponent = int(round(np.log10(abs(x))))
+    return ("−" if x < 0 else "") + "10" + str(exponent).translate(_SUPERSCRIPT)
+
+
+def decade_labels(axis, log: bool = True) -> None:
+    """Axe log (``log=True``) ou symlog : les décades étiquetées par :func:`power_of_ten`, en
+    texte simple plutôt qu'en mathtext (~40 ms de moins par figure). Sur un axe log, au plus
+    8 décades étiquetées et pas de graduations intermédiaires : un nuage qui couvre 20 décades
+    en dessinerait sinon ~300, pour rien de lisible."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+
+    if log:
+        axis.set_major_locator(LogLocator(base=10, numticks=8))
+        axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: power_of_ten(x)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def saliency_scatter(ax, predicted, true, label: str, rho: float | None = None,
                      ylabel: str = "effet réel |ΔL|"):
     """Nuage : score prédit (abscisse, échelle log) contre effet réel sur la perte (ordonnée)."""
@@ -122,6 +148,10 @@ def saliency_scatter(ax, predicted, true, label: str, rho: float | None = None,
     ax.scatter(np.clip(p, 1e-12, None), t, s=6, alpha=0.5)
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1e-5)
+    decade_labels(ax.xaxis)
+    decade_labels(ax.yaxis, log=False)
+    if t.size and t.min() >= 0:  # un effet |ΔL| : pas de décades négatives à l'écran
+        ax.set_ylim(bottom=0)
     ax.set_xlabel(f"score prédit : {label}")
     ax.set_ylabel(ylabel)
     if rho is not None:

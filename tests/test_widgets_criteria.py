@@ -256,3 +256,21 @@ def test_widget_text_is_french(setup, capsys):
     assert "," in text and "\u202f%" in text and "." not in text.replace("·", "")  # « 93,1 % »
     assert all(c.style.description_width == "initial" for c in demo.controls)
     assert "80\u202f%" in [label for label, _ in demo.control.options]
+
+
+def test_decades_are_plain_text_labels():
+    """Les décades d'un axe log s'écrivent « 10⁻⁵ » en texte simple (pas de mathtext, pas de
+    « 1e-05 ») ; un nuage sur 20 décades n'en étiquette pas plus de 8, sans graduations mineures."""
+    import matplotlib.pyplot as plt
+
+    from course_lib.plots import power_of_ten, saliency_scatter
+
+    assert [power_of_ten(x) for x in (1e-5, 1.0, 1000.0, -1e-3, 0.0)] == ["10⁻⁵", "10⁰", "10³", "−10⁻³", "0"]
+    fig, ax = plt.subplots()
+    saliency_scatter(ax, torch.logspace(-22, -2, 300), torch.rand(300), "test")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert labels and all(t.startswith("10") and "$" not in t for t in labels), labels
+    assert len(ax.xaxis.get_majorticklocs()) <= 10 and len(ax.xaxis.get_minorticklocs()) == 0
+    assert ax.get_ylim()[0] == 0  # |ΔL| >= 0 : pas de décades négatives
+    plt.close(fig)
