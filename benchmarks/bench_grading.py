@@ -19,6 +19,9 @@ Mesures, répétées ``BENCH_GRADING_REPEATS`` fois (défaut 3 ; minimum et méd
   PAR worker (rendus par minute divisés par le nombre de workers) ;
 - ``nbgrader autograde`` (0.9, ce qu'un enseignant lancerait) dans un cours temporaire ; il note
   un rendu à la fois ;
+- plancher : chaque rendu fusionné (tests cachés compris) exécuté par ``nbclient`` seul, un à la
+  fois, sans bac à sable ni notation ; ce qu'aucun des deux outils ne peut battre sans partager
+  du travail entre rendus, et ce que l'objectif 3× demanderait par worker ;
 - accord des notes, rendu par rendu, hors attaques : sur tous, et sur les rendus aux notes NON
   triviales (ni 0 ni le maximum), avec le nombre de notes distinctes (un accord sur 90 notes
   identiques ne prouve rien) ;
@@ -144,6 +147,29 @@ def nbgrader_autograde(tmp: Path, nbs: dict) -> tuple[float, dict]:
     return wall, course.scores()
 
 
+def floor(made: dict, folder: Path) -> float:
+    """Durée (s) de la seule exécution des rendus, un à la fois : chaque notebook fusionné (tests
+    cachés compris, comme le notent les deux outils) passe dans ``nbclient`` avec un noyau neuf,
+    sans bac à sable, sans notation ni rapport. Ni nbgrader ni un worker de course-grade ne
+    peuvent noter un rendu plus vite sans partager du travail entre rendus."""
+    from nbclient import NotebookClient
+
+    from course_lib.grading.generate import make_student_notebook
+    from course_lib.grading.prepare import merge
+
+    exercises = find_exercises()
+    sources = {ex_id: nbformat.read(ex.source, as_version=4) for ex_id, ex in exercises.items()}
+    releases = {ex_id: make_student_notebook(src) for ex_id, src in sources.items()}
+    work = folder / "floor"
+    work.mkdir(parents=True)
+    start = time.perf_counter()
+    for (_student, ex_id), (_profile, nb) in made.items():
+        merged = merge(nb, sources[ex_id], releases[ex_id]).nb
+        NotebookClient(merged, timeout=300, allow_errors=True, kernel_name="python3",
+                       resources={"metadata": {"path": str(work)}}).execute()
+    return time.perf_counter() - start
+
+
 def sandbox_overhead(tmp: Path, n: int) -> tuple[float, float]:
     """Médianes (s) d'un rendu 8.5.3 noté seul, avec et sans bac à sable."""
     folder = tmp / "overhead"
@@ -190,6 +216,10 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
                                               {k: nb for k, (_, nb) in made.items()})
             theirs_walls.append(wall)
             print(f"# nbgrader autograde : {wall:.1f} s", file=sys.stderr, flush=True)
+        floors = []
+        for r in range(repeats):
+            floors.append(floor(made, tmp / f"floor{r}"))
+            print(f"# plancher (nbclient seul) : {floors[-1]:.1f} s", file=sys.stderr, flush=True)
         with_box = without_box = float("nan")
         if OVERHEAD_SUBS > 0:
             with_box, without_box = sandbox_overhead(tmp, OVERHEAD_SUBS)
@@ -198,7 +228,7 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
         profiles[profile] = profiles.get(profile, 0) + 1
     per_ex = {ex_id: statistics.median(r.seconds for r in results if r.submission.exercise == ex_id)
               for ex_id in find_exercises()}
-    return {"ours": ours_walls, "nbgrader": theirs_walls, "n": len(made), "workers": workers,
+    return {"ours": ours_walls, "nbgrader": theirs_walls, "floor": floors, "n": len(made), "workers": workers,
             "agree": agreement(made, ours, theirs, maxima), "profiles": profiles,
             "per_exercise": per_ex, "with_box": with_box, "without_box": without_box,
             "cpus": os.cpu_count()}
@@ -213,7 +243,7 @@ def run() -> list[dict]:
     a, n, w = m["agree"], m["n"], m["workers"]
     mix = ", ".join(f"{k} {v}" for k, v in sorted(m["profiles"].items()))
     where = f"{n} rendus ({STUDENTS} par exercice : {mix}), {m['cpus']} CPU, bac à sable actif"
-    ours, theirs = min(m["ours"]), min(m["nbgrader"])
+    ours, theirs, base = min(m["ours"]), min(m["nbgrader"]), min(m["floor"])
     ratio = theirs / ours
     per_worker = ratio / w
     agree = (f"mêmes notes que nbgrader : {a['same']}/{a['n']} rendus (hors attaques), dont "
@@ -233,6 +263,20 @@ def run() -> list[dict]:
          "detail": f"minimums ; objectif ≥ 3 : {'atteint' if ratio >= 3 else 'NON atteint'}"},
         {"name": "débit par worker course-grade / nbgrader", "value": round(per_worker, 2),
          "unit": "×", "detail": f"rapport divisé par {w} workers (nbgrader n'en a qu'un)"},
+        {"name": "plancher : exécuter les rendus un par un", "value": round(base, 1), "unit": "s",
+         "detail": f"{_spread(m['floor'])} ; nbclient, noyau neuf par rendu, tests cachés compris, "
+                   "sans bac à sable ni notation"},
+        {"name": "nbgrader / plancher", "value": round(theirs / base, 2), "unit": "×",
+         "detail": "ce que nbgrader ajoute à la seule exécution"},
+        {"name": "course-grade par worker / plancher", "value": round(ours * w / base, 2), "unit": "×",
+         "detail": f"durée × {w} workers / plancher : ce qu'un worker ajoute (bac à sable, notation)"},
+        {"name": "objectif 3× : durée par worker permise / plancher", "value": round(theirs / 3 * w / base, 2),
+         "unit": "×", "detail": (
+             f"3× nbgrader avec {w} workers = au plus {theirs / 3:.1f} s, soit {theirs / 3 * w / base:.2f} × le "
+             "plancher par worker : " + ("atteignable en notant plus vite qu'on n'exécute"
+                                         if theirs / 3 * w / base >= 1 else
+                                         "sous le plancher, donc hors d'atteinte sans partager entre rendus "
+                                         "un interpréteur déjà chargé (PyTorch importé)"))},
         {"name": "course-grade : débit par worker", "value": round(n / ours * 60 / w, 1),
          "unit": "rendus/min", "detail": f"total {n / ours * 60:.1f} rendus/min ; {where}"},
         {"name": "accord avec nbgrader (notes non triviales)", "value": a["same_nontrivial"],
