@@ -9,7 +9,9 @@ donne une section « ÉCHEC » avec l'erreur, et le code de sortie vaut 1.
 
 Chaque section note la charge moyenne de la machine (``os.getloadavg``) au début du module, et la
 part du CPU prise par **d'autres** programmes pendant la mesure (temps CPU de toute la machine,
-``/proc/stat``, moins celui du benchmark et de ses sous-processus). Si la machine était occupée
+``/proc/stat``, moins celui du benchmark et de tous ses descendants : ``DescendantCpu`` les relève
+dans ``/proc`` pendant la mesure, y compris les noyaux de notation lancés dans ``bwrap`` qu'aucun
+``wait`` ne rend au benchmark). Si la machine était occupée
 (plus de 20 % du CPU pris par d'autres ; sans ``/proc/stat``, charge de départ > moitié des
 cœurs), les chiffres ne sont pas représentatifs : la section va dans
 ``benchmarks/RESULTS.busy.md`` (ignoré par git) avec un avertissement, ``RESULTS.md`` et le README
@@ -92,17 +94,86 @@ def load() -> float:
         return 0.0
 
 
-def cpu_snapshot() -> tuple[float, float, float] | None:
-    """(secondes CPU occupées de toute la machine, secondes CPU de ce processus et de ses enfants
-    terminés, instant) ; ``None`` sans ``/proc/stat``."""
+class DescendantCpu:
+    """Secondes CPU de ce processus et de TOUS ses descendants, relevées dans ``/proc``.
+
+    ``RUSAGE_CHILDREN`` ne compte qu'un enfant attendu (``wait``), avec les descendants que lui-même
+    a attendus : un noyau de notation tué avec son ``bwrap``, ou rattaché à ``init``, lui échappe,
+    et son CPU passerait pour celui « d'autres programmes ». Ici, un fil relève toutes les
+    ``interval`` s le temps CPU (``utime + stime`` de ``/proc/PID/stat``) de chaque processus dont
+    la chaîne des parents mène à ce processus ; un processus reconnu une fois reste compté
+    (clé : PID et instant de départ), même rattaché à ``init`` ensuite. Ce qui échappe : les
+    ``interval`` dernières secondes d'un descendant avant sa fin, et un descendant plus bref que
+    ``interval`` (tous deux comptés alors comme « autres » : l'erreur va vers « occupée »).
+    """
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.interval = interval
+        self.seen: dict[tuple[int, int], float] = {}  # (pid, départ) -> secondes CPU relevées
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._hz = os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> DescendantCpu:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> float:
+        """Relève maintenant ; renvoie le total (s) des processus comptés."""
+        table = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # processus fini entre-temps
+            # après « (nom) » : état, ppid (4e champ de stat), ..., utime 14, stime 15, départ 22
+            table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self._hz,
+                                      int(fields[19]))
+        me = os.getpid()
+        with self._lock:
+            known = {pid for (pid, start) in self.seen if pid in table and table[pid][2] == start}
+            for pid, (_ppid, cpu, start) in table.items():
+                key, chain, hops = (pid, start), pid, 0
+                mine = key in self.seen
+                while not mine and chain in table and hops < 64:
+                    mine = chain == me or chain in known
+                    chain, hops = table[chain][0], hops + 1
+                if mine:
+                    self.seen[key] = max(cpu, self.seen.get(key, 0.0))
+                    known.add(pid)
+            return sum(self.seen.values())
+
+
+def cpu_snapshot(watch: DescendantCpu | None = None) -> tuple[float, float, float] | None:
+    """(secondes CPU occupées de toute la machine, secondes CPU de ce processus et de ses
+    descendants, instant) ; ``None`` sans ``/proc/stat``. Les descendants sont ceux du relevé
+    ``watch`` en cours, sinon les seuls enfants attendus (``RUSAGE_CHILDREN``)."""
     try:
         fields = [float(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     except (OSError, ValueError, IndexError):
         return None
     hz = os.sysconf("SC_CLK_TCK")
     busy = (sum(fields) - fields[3] - fields[4]) / hz          # sans idle ni iowait
-    own = sum(getattr(resource.getrusage(w), a) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-              for a in ("ru_utime", "ru_stime"))
+    if watch is not None:
+        own = watch.sample()
+    else:
+        own = sum(getattr(resource.getrusage(w), a) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for a in ("ru_utime", "ru_stime"))
     return busy, own, time.monotonic()
 
 
@@ -178,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     failed, quiet_notebooks = False, False
     for module in wanted:
         print(f"# {module} ...", flush=True)
-        start_load, snap = load(), cpu_snapshot()
+        watch = DescendantCpu() if Path("/proc/self/stat").exists() else None
+        if watch is not None:
+            watch.__enter__()
+        start_load, snap = load(), cpu_snapshot(watch)
         start = time.perf_counter()
         rows, error = None, None
         try:
@@ -189,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             error = traceback.format_exc()
             failed = True
             print(error, file=sys.stderr)
-        loads = (start_load, others_share(snap, cpu_snapshot()))
+        loads = (start_load, others_share(snap, cpu_snapshot(watch)))
+        if watch is not None:
+            watch.__exit__(None, None, None)
         timed = getattr(importlib.import_module(f"benchmarks.{module}"), "MEASURES_TIME", True)
         section = render_section(module, rows, time.perf_counter() - start, error, loads, timed)
         if timed and is_busy(loads) and not force:

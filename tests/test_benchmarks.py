@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -31,6 +32,37 @@ def test_share_of_cpu_taken_by_other_programs():
     assert not run_all.is_busy((0.2, None))
 
 
+def test_cpu_of_descendants_that_escape_wait_is_ours(tmp_path):
+    """Un petit-enfant qui brûle 1 s de CPU après la mort (SIGKILL) de son parent : ``wait`` ne le
+    rend jamais (``RUSAGE_CHILDREN`` l'ignore, comme un noyau tué avec son ``bwrap``), le relevé
+    ``DescendantCpu`` le compte comme le nôtre."""
+    import resource
+    import subprocess
+    import sys
+    import time
+
+    burn = "import time\nwhile time.process_time() < 1.0:\n    pass\n"
+    parent = (f"import os, subprocess, sys, time\n"
+              f"p = subprocess.Popen([sys.executable, '-c', {burn!r}])\n"
+              f"open({str(tmp_path / 'pid')!r}, 'w').write(str(p.pid))\n"
+              "time.sleep(0.6)\nos.kill(os.getpid(), 9)\n")
+
+    def cpu(who) -> float:
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+
+    children, me = cpu(resource.RUSAGE_CHILDREN), cpu(resource.RUSAGE_SELF)
+    with run_all.DescendantCpu(interval=0.05) as watch:
+        start = watch.sample()
+        subprocess.run([sys.executable, "-c", parent], check=False)
+        grandchild = int((tmp_path / "pid").read_text())
+        while Path(f"/proc/{grandchild}").exists():  # rattaché à init, qui l'attendra
+            time.sleep(0.02)
+        descendants = watch.sample() - start - (cpu(resource.RUSAGE_SELF) - me)
+    assert cpu(resource.RUSAGE_CHILDREN) - children < 0.7  # le parent seul : le petit-enfant échappe à wait
+    assert 0.9 <= descendants < 2.0, descendants  # 1 s (moins un relevé) + le parent
+
+
 def _fake_benchmarks(tmp_path, monkeypatch, busy: bool):
     monkeypatch.setattr(run_all, "RESULTS", tmp_path / "RESULTS.md")
     monkeypatch.setattr(run_all, "BUSY_RESULTS", tmp_path / "RESULTS.busy.md")
@@ -40,7 +72,7 @@ def _fake_benchmarks(tmp_path, monkeypatch, busy: bool):
     monkeypatch.setattr(run_all.importlib, "import_module", lambda name: module)
     monkeypatch.setattr(run_all, "machine", lambda: "machine de test")
     monkeypatch.setattr(run_all, "load", lambda: 0.0)
-    monkeypatch.setattr(run_all, "cpu_snapshot", lambda: None)
+    monkeypatch.setattr(run_all, "cpu_snapshot", lambda watch=None: None)
     monkeypatch.setattr(run_all, "others_share", lambda before, after: 0.6 if busy else 0.0)
 
 
