@@ -10,7 +10,7 @@ PORT ?= 8888
 # Dans un conteneur (root), Jupyter refuse de démarrer sans --allow-root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab git-filter test lint unit notebooks notebooks-settings check bench venv venv-dev exercises clean
+.PHONY: lab git-filter test lint unit notebooks notebooks-settings check bench bench-compare venv venv-dev exercises clean
 
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/ensure_venv.sh
@@ -93,6 +93,10 @@ notebooks-settings:
 ## make bench : mesure les coûts et écrit benchmarks/RESULTS.md
 bench: venv-dev
 	$(BIN)/python -m benchmarks.run_all
+
+## make bench-compare : refait les mesures et dit si RESULTS.md tient encore (à 20 % près), sans rien écrire
+bench-compare: venv-dev
+	$(BIN)/python -m benchmarks.run_all --compare $(BENCH)
 
 ## make exercises : régénère les notebooks élèves depuis solutions/
 exercises: venv-dev

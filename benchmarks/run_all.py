@@ -3,6 +3,11 @@
     .venv/bin/python -m benchmarks.run_all                          # tout (= make bench)
     .venv/bin/python -m benchmarks.run_all bench_fisher bench_x     # seulement ces modules
 
+    .venv/bin/python -m benchmarks.run_all --compare bench_widgets  # refait, compare, n'écrit rien
+
+``--compare`` : chaque mesure de coût (s, ms, ×, Mo) refaite est comparée à RESULTS.md ; code de
+sortie 0 si toutes sont à 20 % près, 1 sinon, 3 si la machine était occupée (non concluant).
+
 Avec des noms, seules leurs sections sont refaites ; les autres sections du fichier existant
 sont gardées telles quelles (chacune porte sa propre date et sa machine). Un module qui échoue
 donne une section « ÉCHEC » avec l'erreur, et le code de sortie vaut 1.
@@ -232,10 +237,51 @@ def existing_sections(text: str) -> dict[str, str]:
             for i, m in enumerate(marks)}
 
 
+COMPARED_UNITS = ("s", "ms", "×", "Mo")  # mesures de coût comparées par --compare
+AGREEMENT = 0.20
+
+
+def recorded_rows(section: str) -> dict[str, tuple[float, str]]:
+    """``{mesure: (valeur, unité)}`` du tableau d'une section de RESULTS.md (valeurs numériques)."""
+    rows = {}
+    for line in section.splitlines():
+        if not line.startswith("| ") or line.startswith(("| mesure", "|---")):
+            continue
+        cells = [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4:
+            try:
+                rows[cells[0]] = (float(cells[1]), cells[2])
+            except ValueError:
+                pass
+    return rows
+
+
+def compare(module: str, rows: list[dict], section: str | None) -> tuple[list[str], int]:
+    """Lignes du rapport « enregistré / maintenant » d'un module, et le nombre de mesures de coût
+    (unités ``COMPARED_UNITS``) qui s'écartent de plus de ``AGREEMENT`` de RESULTS.md."""
+    if section is None:
+        return [f"{module} : pas de section dans RESULTS.md, rien à comparer"], 0
+    before = recorded_rows(section)
+    lines, off, compared = [], 0, 0
+    for r in rows:
+        unit = str(r["unit"])
+        if r["name"] not in before or unit.split(" ")[0] not in COMPARED_UNITS:
+            continue
+        old, new = before[r["name"]][0], float(r["value"])
+        gap = abs(new - old) / abs(old) if old else (0.0 if new == old else float("inf"))
+        compared += 1
+        off += gap > AGREEMENT
+        lines.append(f"  {'ÉCART ' if gap > AGREEMENT else 'accord'} {r['name']} : {old:g} -> {new:g} {unit} "
+                     f"({100 * gap:.0f} %)")
+    lines.insert(0, f"{module} : {compared - off}/{compared} mesures à {100 * AGREEMENT:.0f} % près de RESULTS.md")
+    return lines, off
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     force = "--force" in argv
-    argv = [a for a in argv if a != "--force"]
+    check = "--compare" in argv
+    argv = [a for a in argv if a not in ("--force", "--compare")]
     available = discover()
     wanted = [a.removeprefix("benchmarks.").removesuffix(".py") for a in argv] or available
     unknown = [w for w in wanted if w not in available]
@@ -246,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = {m: t for m, t in (existing_sections(RESULTS.read_text()) if RESULTS.exists() else {}).items()
                 if m in available}
     busy_sections = existing_sections(BUSY_RESULTS.read_text()) if BUSY_RESULTS.exists() else {}
-    failed, quiet_notebooks = False, False
+    failed, quiet_notebooks, disagree, inconclusive = False, False, False, False
     for module in wanted:
         print(f"# {module} ...", flush=True)
         watch = DescendantCpu() if Path("/proc/self/stat").exists() else None
@@ -267,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
         if watch is not None:
             watch.__exit__(None, None, None)
         timed = getattr(importlib.import_module(f"benchmarks.{module}"), "MEASURES_TIME", True)
+        if check:  # rien n'est écrit : on dit seulement si RESULTS.md tient encore
+            report, off = compare(module, rows or [], sections.get(module))
+            busy = timed and is_busy(loads)
+            print("\n".join(report + ([f"  (machine occupée : {100 * (loads[1] or 0):.0f} % du CPU pris par "
+                                        "d'autres ; écarts non concluants)"] if busy else [])), flush=True)
+            disagree = disagree or (off > 0 and not busy)
+            inconclusive = inconclusive or busy
+            continue
         section = render_section(module, rows, time.perf_counter() - start, error, loads, timed)
         if timed and is_busy(loads) and not force:
             share = "?" if loads[1] is None else f"{100 * loads[1]:.0f}"
@@ -280,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         sections[module] = section
         quiet_notebooks |= module in ("bench_notebooks", "bench_widgets") and error is None
         RESULTS.write_text(HEADER + "\n" + "\n".join(sections[m] for m in sorted(sections)))
+    if check:
+        return 1 if failed or disagree else 3 if inconclusive else 0
     if quiet_notebooks:
         subprocess.run([sys.executable, str(HERE.parent / "scripts" / "readme_timings.py")], check=False)
     print(f"-> {RESULTS}")

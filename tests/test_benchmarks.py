@@ -161,3 +161,18 @@ def test_kernel_peak_is_read_from_the_added_cell_and_judged():
     row = memory_row("x", [under], "torch")
     assert row["value"] == 800 and "objectif ≤ 1 024 Mo : atteint" in row["detail"] and "1100 Mo" in row["detail"]
     assert memory_row("x", [Run(ROOT, 1.0, 900.0, 1, {}, None)], "torch")["value"] == "non mesurée"
+
+
+def test_compare_reports_each_cost_against_results_md():
+    """``--compare`` : une mesure de coût à plus de 20 % de RESULTS.md est un écart ; les
+    mesures qui ne sont pas des coûts (comptes, notes) ne sont pas comparées."""
+    section = ("## `bench_x`\n\n| mesure | valeur | unité | conditions |\n|---|---:|---|---|\n"
+               "| a \\| b | 10.0 | s | x |\n| lat | 50 | ms (médiane) | y |\n| accord | 4 | / 4 | z |\n")
+    assert run_all.recorded_rows(section) == {"a | b": (10.0, "s"), "lat": (50.0, "ms (médiane)"),
+                                              "accord": (4.0, "/ 4")}
+    rows = [{"name": "a | b", "value": 11.9, "unit": "s"}, {"name": "lat", "value": 61, "unit": "ms (médiane)"},
+            {"name": "accord", "value": 1, "unit": "/ 4"}, {"name": "nouvelle", "value": 3, "unit": "s"}]
+    report, off = run_all.compare("bench_x", rows, section)
+    assert off == 1 and report[0] == "bench_x : 1/2 mesures à 20 % près de RESULTS.md", report
+    assert any(line.startswith("  ÉCART  lat") for line in report), report
+    assert run_all.compare("bench_x", rows, None)[1] == 0

@@ -33,6 +33,11 @@ def freeze_long_lived_objects() -> None:
 
 
 # Le texte imprimé par une démonstration passe à la ligne entre les mots, jamais au milieu d'un mot.
+# Réglages matplotlib le temps d'un rendu : un titre à hauteur fixe (au-dessus de l'axe, comme le
+# placement automatique quand rien n'y est dessiné) évite à chaque affichage le calcul des boîtes
+# des graduations qui sert à le placer (3 à 10 ms par axe ; voir benchmarks/bench_widgets.py).
+RENDER_RC = {"axes.titley": 1.0}
+
 OUTPUT_CSS = ("<style>.course-output pre { white-space: pre-wrap !important; "
               "word-break: normal !important; overflow-wrap: normal !important; }</style>")
 
@@ -241,7 +246,7 @@ class Demo:
         first = self.renders == 0  # le réglage de départ : gardé pour la vue figée
         with self.output:
             self.output.clear_output(wait=True)
-            with _capture(self.static_parts) if first else contextlib.nullcontext():
+            with _capture(self.static_parts) if first else contextlib.nullcontext(), plt.rc_context(RENDER_RC):
                 self.last_result = self._render(**self.values())
             for index, num in enumerate(plt.get_fignums()):
                 self._fit(index, plt.figure(num))

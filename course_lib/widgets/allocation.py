@@ -19,13 +19,16 @@ from ..allocation import (
     tolerated_sparsities,
     uniform_allocation,
 )
-from ..fr import layer_labels, md_table, pct, percent_formatter
+from ..fr import layer_labels, md_table, num, pct, percent_formatter
 from ._base import Demo
 
 TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1)
 TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 RULES = ("uniforme", "globale", "ERK", "sensibilité")
 COLORS = {"uniforme": "0.6", "globale": "tab:blue", "ERK": "tab:green", "sensibilité": "tab:orange"}
+# couleurs des couches, distinctes de celles des règles : le nom de chaque couche, sous ses barres
+# (à droite), est écrit dans la couleur de sa courbe (à gauche) et sert de légende aux deux
+LAYER_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:cyan", "tab:olive", "tab:red")
 
 
 def allocation_grid(results, seed: int) -> dict[tuple[float, float], dict[str, dict[str, float]]]:
@@ -68,15 +71,13 @@ def allocation_demo(results, seed: int = 0, tolerance: float = 0.01, target: flo
     def render(tolerance, target):
         allocs = grid[(tolerance, target)]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for n in layers:
-            line, = left.plot(xs, np.array(scan.accuracy[n]), marker="o", ms=3,
-                              label=f"{labels[n]} ({scan.sizes[n]} poids)")
+        for n, color in zip(layers, LAYER_COLORS, strict=False):
+            left.plot(xs, np.array(scan.accuracy[n]), marker="o", ms=3, color=color)
             b = tolerated[tolerance][n]
             if b > 0:
                 left.plot([b], [scan.accuracy[n][scan.sparsities.index(b)]], marker="s", ms=9,
-                          mfc="none", color=line.get_color())
-        left.axhline(scan.dense - tolerance, color="k", ls=":", lw=1,
-                     label=f"dense − {pct(tolerance, 1 if tolerance * 100 % 1 else 0)}")
+                          mfc="none", color=color)
+        left.axhline(scan.dense - tolerance, color="k", ls=":", lw=1)
         left.set_xlabel("sparsité de la seule couche élaguée")
         left.set_ylabel("précision de validation")
         # graduations comptées : chacune coûte ~2 ms à chaque rendu
@@ -84,13 +85,16 @@ def allocation_demo(results, seed: int = 0, tolerance: float = 0.01, target: flo
         left.yaxis.set_major_locator(MaxNLocator(5))
         left.xaxis.set_major_formatter(percent_formatter())
         left.yaxis.set_major_formatter(percent_formatter())
-        left.set_title("balayage : une couche à la fois, sans ré-entraînement", fontsize=9)
-        left.legend(fontsize=7, loc="lower left")
+        left.set_title("balayage : une couche à la fois, sans ré-entraînement\n"
+                       f"couleur = couche (noms à droite) ; pointillés : dense − "
+                       f"{pct(tolerance, 1 if tolerance * 100 % 1 else 0)}", fontsize=9)
         width = 0.2
         for i, rule in enumerate(RULES):
             right.bar(np.arange(len(layers)) + (i - 1.5) * width, [allocs[rule][n] for n in layers],
                       width, label=rule, color=COLORS[rule])
-        right.set_xticks(range(len(layers)), [labels[n].replace(" ", "\n", 1) for n in layers], fontsize=8)
+        right.set_xticks(range(len(layers)), [f"{labels[n]}\n{num(scan.sizes[n], 0)} poids" for n in layers], fontsize=7)
+        for tick, color in zip(right.get_xticklabels(), LAYER_COLORS, strict=False):
+            tick.set_color(color)
         right.set_ylim(0, 1)
         right.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
         right.grid(axis="y", alpha=0.3)
