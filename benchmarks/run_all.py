@@ -241,6 +241,12 @@ COMPARED_UNITS = ("s", "ms", "×", "Mo")  # mesures de coût comparées par --co
 AGREEMENT = 0.20
 
 
+def number(value) -> float:
+    """La valeur comparée d'une ligne : le nombre, ou la médiane d'un « min / médiane / max »."""
+    parts = str(value).split(" / ")
+    return float(parts[1] if len(parts) == 3 else parts[0])
+
+
 def recorded_rows(section: str) -> dict[str, tuple[float, str]]:
     """``{mesure: (valeur, unité)}`` du tableau d'une section de RESULTS.md (valeurs numériques)."""
     rows = {}
@@ -250,7 +256,7 @@ def recorded_rows(section: str) -> dict[str, tuple[float, str]]:
         cells = [c.replace("\\|", "|").strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         if len(cells) == 4:
             try:
-                rows[cells[0]] = (float(cells[1]), cells[2])
+                rows[cells[0]] = (number(cells[1]), cells[2])
             except ValueError:
                 pass
     return rows
@@ -267,7 +273,7 @@ def compare(module: str, rows: list[dict], section: str | None) -> tuple[list[st
         unit = str(r["unit"])
         if r["name"] not in before or unit.split(" ")[0] not in COMPARED_UNITS:
             continue
-        old, new = before[r["name"]][0], float(r["value"])
+        old, new = before[r["name"]][0], number(r["value"])
         gap = abs(new - old) / abs(old) if old else (0.0 if new == old else float("inf"))
         compared += 1
         off += gap > AGREEMENT

@@ -167,12 +167,14 @@ def test_compare_reports_each_cost_against_results_md():
     """``--compare`` : une mesure de coût à plus de 20 % de RESULTS.md est un écart ; les
     mesures qui ne sont pas des coûts (comptes, notes) ne sont pas comparées."""
     section = ("## `bench_x`\n\n| mesure | valeur | unité | conditions |\n|---|---:|---|---|\n"
-               "| a \\| b | 10.0 | s | x |\n| lat | 50 | ms (médiane) | y |\n| accord | 4 | / 4 | z |\n")
+               "| a \\| b | 10.0 | s | x |\n| lat | 50 | ms (médiane) | y |\n| accord | 4 | / 4 | z |\n"
+               "| nb | 12.1 / 12.5 / 14.0 | s | w |\n")
     assert run_all.recorded_rows(section) == {"a | b": (10.0, "s"), "lat": (50.0, "ms (médiane)"),
-                                              "accord": (4.0, "/ 4")}
+                                              "accord": (4.0, "/ 4"), "nb": (12.5, "s")}
     rows = [{"name": "a | b", "value": 11.9, "unit": "s"}, {"name": "lat", "value": 61, "unit": "ms (médiane)"},
-            {"name": "accord", "value": 1, "unit": "/ 4"}, {"name": "nouvelle", "value": 3, "unit": "s"}]
+            {"name": "accord", "value": 1, "unit": "/ 4"}, {"name": "nouvelle", "value": 3, "unit": "s"},
+            {"name": "nb", "value": "11.0 / 14.0 / 20.0", "unit": "s"}]  # médianes : 12,5 -> 14 (12 %)
     report, off = run_all.compare("bench_x", rows, section)
-    assert off == 1 and report[0] == "bench_x : 1/2 mesures à 20 % près de RESULTS.md", report
+    assert off == 1 and report[0] == "bench_x : 2/3 mesures à 20 % près de RESULTS.md", report
     assert any(line.startswith("  ÉCART  lat") for line in report), report
     assert run_all.compare("bench_x", rows, None)[1] == 0
