@@ -6,7 +6,8 @@
     .venv/bin/python -m benchmarks.run_all --compare bench_widgets  # refait, compare, n'écrit rien
 
 ``--compare`` : chaque mesure de coût (s, ms, ×, Mo) refaite est comparée à RESULTS.md ; code de
-sortie 0 si toutes sont à 20 % près, 1 sinon, 3 si la machine était occupée (non concluant).
+sortie 0 si toutes sont à 20 % près (ou à un pas d'affichage près : 0,02 s contre 0,03 s n'est
+qu'un arrondi), 1 sinon, 3 si la machine était occupée (non concluant).
 
 Avec des noms, seules leurs sections sont refaites ; les autres sections du fichier existant
 sont gardées telles quelles (chacune porte sa propre date et sa machine). Un module qui échoue
@@ -247,6 +248,13 @@ def number(value) -> float:
     return float(parts[1] if len(parts) == 3 else parts[0])
 
 
+def step(value) -> float:
+    """Le pas d'affichage d'une valeur (« 0.02 » : 0,01 ; « 93 » : 1) : un écart plus petit n'est
+    que l'arrondi, même s'il dépasse 20 % d'une valeur minuscule."""
+    text = str(value).split(" / ")[-1]
+    return 10.0 ** -len(text.split(".")[1]) if "." in text else 1.0
+
+
 def recorded_rows(section: str) -> dict[str, tuple[float, str]]:
     """``{mesure: (valeur, unité)}`` du tableau d'une section de RESULTS.md (valeurs numériques)."""
     rows = {}
@@ -275,9 +283,10 @@ def compare(module: str, rows: list[dict], section: str | None) -> tuple[list[st
             continue
         old, new = before[r["name"]][0], number(r["value"])
         gap = abs(new - old) / abs(old) if old else (0.0 if new == old else float("inf"))
+        apart = gap > AGREEMENT and abs(new - old) > step(r["value"])
         compared += 1
-        off += gap > AGREEMENT
-        lines.append(f"  {'ÉCART ' if gap > AGREEMENT else 'accord'} {r['name']} : {old:g} -> {new:g} {unit} "
+        off += apart
+        lines.append(f"  {'ÉCART ' if apart else 'accord'} {r['name']} : {old:g} -> {new:g} {unit} "
                      f"({100 * gap:.0f} %)")
     lines.insert(0, f"{module} : {compared - off}/{compared} mesures à {100 * AGREEMENT:.0f} % près de RESULTS.md")
     return lines, off

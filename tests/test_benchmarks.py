@@ -178,3 +178,7 @@ def test_compare_reports_each_cost_against_results_md():
     assert off == 1 and report[0] == "bench_x : 2/3 mesures à 20 % près de RESULTS.md", report
     assert any(line.startswith("  ÉCART  lat") for line in report), report
     assert run_all.compare("bench_x", rows, None)[1] == 0
+    tiny = "| mesure | valeur | unité | c |\n|---|---:|---|---|\n| q | 0.02 | s | z |\n| r | 0 | ms | z |\n"
+    same = [{"name": "q", "value": 0.03, "unit": "s"}, {"name": "r", "value": 1, "unit": "ms"}]
+    assert run_all.compare("bench_x", same, tiny)[1] == 0  # un pas d'affichage : l'arrondi
+    assert run_all.compare("bench_x", [{"name": "q", "value": 0.05, "unit": "s"}], tiny)[1] == 1
