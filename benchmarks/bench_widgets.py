@@ -30,9 +30,16 @@ GOAL_MEDIAN, GOAL_MAX = 0.1, 0.2  # s : médiane et pire cas visés pour un cont
 
 
 def _inline_show(*_args, **_kwargs) -> None:
-    """Ce que fait ``plt.show`` sous le backend inline : un PNG par figure ouverte."""
+    """Ce que fait ``plt.show`` sous le backend inline de Jupyter : un PNG par figure ouverte, par
+    le même chemin (``IPython.core.pylabtools.print_figure`` avec les réglages d'``InlineBackend``,
+    dont ``bbox_inches="tight"`` qui dessine deux fois). Les démos (``Demo``) n'y passent pas :
+    elles produisent leur PNG elles-mêmes, et c'est ce coût-là que mesure leur latence."""
+    from IPython.core.pylabtools import print_figure
+    from matplotlib_inline.config import InlineBackend
+
+    kwargs = InlineBackend.instance().print_figure_kwargs
     for num in plt.get_fignums():
-        plt.figure(num).savefig(io.BytesIO(), format="png")
+        print_figure(plt.figure(num), "png", **kwargs)
 
 
 def control_values(control) -> list:
