@@ -106,7 +106,8 @@ def _png(fig) -> bytes:
     suffit pour la même image.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    # compression zlib la plus rapide : ~1,4 fois plus d'octets, quelques ms de moins par rendu
+    fig.savefig(buf, format="png", dpi=100, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
