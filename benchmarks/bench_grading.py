@@ -234,8 +234,12 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
             "cpus": os.cpu_count()}
 
 
+def _fr(x: float, digits: int = 1) -> str:
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
 def _spread(values: list[float]) -> str:
-    return f"min {min(values):.1f} s, médiane {statistics.median(values):.1f} s sur {len(values)}"
+    return f"min {_fr(min(values))} s, médiane {_fr(statistics.median(values))} s sur {len(values)}"
 
 
 def run() -> list[dict]:
@@ -272,13 +276,13 @@ def run() -> list[dict]:
          "detail": f"durée × {w} workers / plancher : ce qu'un worker ajoute (bac à sable, notation)"},
         {"name": "objectif 3× : durée par worker permise / plancher", "value": round(theirs / 3 * w / base, 2),
          "unit": "×", "detail": (
-             f"3× nbgrader avec {w} workers = au plus {theirs / 3:.1f} s, soit {theirs / 3 * w / base:.2f} × le "
+             f"3× nbgrader avec {w} workers = au plus {_fr(theirs / 3)} s, soit {_fr(theirs / 3 * w / base, 2)} × le "
              "plancher par worker : " + ("atteignable en notant plus vite qu'on n'exécute"
                                          if theirs / 3 * w / base >= 1 else
                                          "sous le plancher, donc hors d'atteinte sans partager entre rendus "
                                          "un interpréteur déjà chargé (PyTorch importé)"))},
         {"name": "course-grade : débit par worker", "value": round(n / ours * 60 / w, 1),
-         "unit": "rendus/min", "detail": f"total {n / ours * 60:.1f} rendus/min ; {where}"},
+         "unit": "rendus/min", "detail": f"total {_fr(n / ours * 60)} rendus/min ; {where}"},
         {"name": "accord avec nbgrader (notes non triviales)", "value": a["same_nontrivial"],
          "unit": f"/ {a['nontrivial']}", "detail": agree},
     ]
@@ -289,7 +293,7 @@ def run() -> list[dict]:
         rows.append({"name": "surcoût du bac à sable par rendu",
                      "value": round(m["with_box"] - m["without_box"], 2), "unit": "s",
                      "detail": f"8.5.3 noté seul, médiane de {OVERHEAD_SUBS} : "
-                               f"{m['with_box']:.1f} s avec bwrap, {m['without_box']:.1f} s sans"})
+                               f"{_fr(m['with_box'])} s avec bwrap, {_fr(m['without_box'])} s sans"})
     for ex_id, sec in m["per_exercise"].items():
         rows.append({"name": f"course-grade : un rendu {ex_id} (médiane)", "value": round(sec, 1),
                      "unit": "s", "detail": "processus + noyau neuf (bwrap) + exécution + notation, "

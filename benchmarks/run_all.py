@@ -139,7 +139,11 @@ class DescendantCpu:
     def sample(self) -> float:
         """Relève maintenant ; renvoie le total (s) des processus comptés."""
         table = {}
-        for entry in os.scandir("/proc"):
+        try:
+            entries = list(os.scandir("/proc"))
+        except OSError:  # pas de /proc : rien à relever (cpu_snapshot ne mesure rien non plus)
+            entries = []
+        for entry in entries:
             if not entry.name.isdigit():
                 continue
             try:
@@ -310,23 +314,19 @@ def main(argv: list[str] | None = None) -> int:
     failed, quiet_notebooks, disagree, inconclusive = False, False, False, False
     for module in wanted:
         print(f"# {module} ...", flush=True)
-        watch = DescendantCpu() if Path("/proc/self/stat").exists() else None
-        if watch is not None:
-            watch.__enter__()
-        start_load, snap = load(), cpu_snapshot(watch)
         start = time.perf_counter()
         rows, error = None, None
-        try:
-            rows = check_rows(module, importlib.import_module(f"benchmarks.{module}").run())
-            for r in rows:
-                print(f"  {r['name']}: {r['value']} {r['unit']}", flush=True)
-        except Exception:  # noqa: BLE001 - une mesure en échec ne doit pas empêcher les autres
-            error = traceback.format_exc()
-            failed = True
-            print(error, file=sys.stderr)
-        loads = (start_load, others_share(snap, cpu_snapshot(watch)))
-        if watch is not None:
-            watch.__exit__(None, None, None)
+        with DescendantCpu() as watch:
+            start_load, snap = load(), cpu_snapshot(watch)
+            try:
+                rows = check_rows(module, importlib.import_module(f"benchmarks.{module}").run())
+                for r in rows:
+                    print(f"  {r['name']}: {r['value']} {r['unit']}", flush=True)
+            except Exception:  # noqa: BLE001 - une mesure en échec ne doit pas empêcher les autres
+                error = traceback.format_exc()
+                failed = True
+                print(error, file=sys.stderr)
+            loads = (start_load, others_share(snap, cpu_snapshot(watch)))
         timed = getattr(importlib.import_module(f"benchmarks.{module}"), "MEASURES_TIME", True)
         if check:  # rien n'est écrit : on dit seulement si RESULTS.md tient encore
             report, off = compare(module, rows or [], sections.get(module))

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from .fr import french_ticks, layer_labels, num, pct
 
@@ -131,8 +132,6 @@ def decade_labels(axis, log: bool = True) -> None:
     texte simple plutôt qu'en mathtext (~40 ms de moins par figure). Sur un axe log, au plus
     8 décades étiquetées et pas de graduations intermédiaires : un nuage qui couvre 20 décades
     en dessinerait sinon ~300, pour rien de lisible."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
-
     if log:
         axis.set_major_locator(LogLocator(base=10, numticks=8))
         axis.set_minor_locator(NullLocator())

@@ -74,7 +74,6 @@ def _capture(parts: list):
     affiche en Markdown ou en HTML (``("text/markdown" | "text/html", str)``), sans rien retirer
     de la sortie du widget. Les affichages ne sont vus que dans un noyau Jupyter (crochet de
     ``display_pub``) ; les figures sont prises à part (``_png``)."""
-
     pub = getattr(get_ipython(), "display_pub", None)
     hooked = hasattr(pub, "register_hook")
 

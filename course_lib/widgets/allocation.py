@@ -71,7 +71,8 @@ def allocation_demo(results, seed: int = 0, tolerance: float = 0.01, target: flo
     def render(tolerance, target):
         allocs = grid[(tolerance, target)]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for n, color in zip(layers, LAYER_COLORS, strict=False):
+        colors = {n: LAYER_COLORS[i % len(LAYER_COLORS)] for i, n in enumerate(layers)}
+        for n, color in colors.items():
             left.plot(xs, np.array(scan.accuracy[n]), marker="o", ms=3, color=color)
             b = tolerated[tolerance][n]
             if b > 0:
@@ -93,8 +94,8 @@ def allocation_demo(results, seed: int = 0, tolerance: float = 0.01, target: flo
             right.bar(np.arange(len(layers)) + (i - 1.5) * width, [allocs[rule][n] for n in layers],
                       width, label=rule, color=COLORS[rule])
         right.set_xticks(range(len(layers)), [f"{labels[n]}\n{num(scan.sizes[n], 0)} poids" for n in layers], fontsize=7)
-        for tick, color in zip(right.get_xticklabels(), LAYER_COLORS, strict=False):
-            tick.set_color(color)
+        for tick, n in zip(right.get_xticklabels(), layers, strict=True):
+            tick.set_color(colors[n])
         right.set_ylim(0, 1)
         right.yaxis.set_major_locator(FixedLocator([0, 0.5, 1]))
         right.grid(axis="y", alpha=0.3)
