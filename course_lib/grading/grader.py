@@ -38,7 +38,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import outputs, process, reports, sandbox, similarity
+from . import outputs, process, reports, sandbox, similarity, zygote
 from .exercises import ROOT, SOLUTIONS_DIR, Exercise, find_exercises
 from .generate import make_student_notebook
 from .prepare import ROLE_ANSWER, ROLE_TEST, merge, read_submission, role
@@ -70,6 +70,8 @@ class Result:
     first_error: str = ""                               # première erreur des cellules de l'élève
     review: list[str] = field(default_factory=list)     # pour l'enseignant (a_verifier)
     seconds: float = 0.0
+    kernel: str = ""  # "clone" (du zygote de l'exercice), "clone+cellule1" (état de la 1re cellule
+    #                   repris), "neuf" (noyau démarré pour ce rendu) ; vide : rien d'exécuté
 
     @property
     def score(self) -> float:
@@ -119,6 +121,7 @@ class Limits:
     disk_mb: int = 256                  # taille de /travail et de /tmp dans le bac à sable (Mo)
     output_kept_kb: int = 1024          # sorties gardées par cellule
     output_read_mb: int = 64            # sorties lues pour tout le notebook (au-delà : noyau tué)
+    zygote: bool = True                 # noyaux clonés d'un zygote par exercice (bac à sable seul)
 
     @property
     def wall(self) -> float:
@@ -136,6 +139,7 @@ class Context:
     private_paths: list[str]  # chemins de l'enseignant, à ne jamais montrer à un élève
     preload: list[str]        # modules importés par la source : chargés avant l'instantané
     trusted: list[str] = field(default_factory=list)  # textes des tests (messages de l'enseignant)
+    prefix: str | None = None  # première cellule de la source, exécutable une fois pour toutes
 
     @classmethod
     def build(cls, exercise: Exercise, extra_paths=()) -> Context:
@@ -150,7 +154,7 @@ class Context:
         if ROOT:
             paths.add(str(ROOT))
         return cls(exercise, source, release, hidden, sorted(paths, key=len, reverse=True),
-                   _imported_modules(source), _test_strings(source))
+                   _imported_modules(source), _test_strings(source), _prefix(source))
 
     def limit(self, text: str, limit: int = STUDENT_TEXT) -> str:
         """Au plus ``limit`` caractères venus d'ailleurs que des tests de l'enseignant : les
@@ -193,6 +197,25 @@ class Context:
         return text
 
 
+def _prefix(nb) -> str | None:
+    """La première cellule de code de la source si elle n'est ni réponse ni test et s'exécute sans
+    IPython (``zygote.plain_cell``) : le zygote l'exécute une fois pour tout l'exercice."""
+    first = next((c for c in nb.cells if c.cell_type == "code"), None)
+    meta = first.metadata.get("nbgrader", {}) if first is not None else {}
+    if first is None or meta.get("solution") or meta.get("grade") or not first.source.strip():
+        return None
+    return first.source if zygote.plain_cell(first.source) else None
+
+
+def _prefix_index(nb, ctx: Context) -> int | None:
+    """Indice de la première cellule de code du notebook fusionné si elle est la cellule que le
+    zygote a exécutée, à l'identique ; sinon ``None`` (noyau neuf)."""
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"), None)
+    if ctx.prefix is None or first is None or nb.cells[first].source != ctx.prefix:
+        return None
+    return first
+
+
 def _test_strings(nb) -> list[str]:
     """Les chaînes (d'au moins 12 caractères) écrites dans les cellules de test de la source :
     constantes et parties fixes des f-strings, les plus longues d'abord."""
@@ -229,8 +252,10 @@ def _imported_modules(nb) -> list[str]:
     return names
 
 
-def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | None = None) -> Result:
-    """Note une soumission. Ne lève pas : tout problème devient un statut et une remarque."""
+def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | None = None,
+              clone: process.Zygote | None = None) -> Result:
+    """Note une soumission. Ne lève pas : tout problème devient un statut et une remarque.
+    ``clone`` : zygote de l'exercice (noyau cloné s'il est prêt, noyau neuf sinon)."""
     start = time.perf_counter()
     result = Result(sub)
     grade_cells = [c for c in ctx.source.cells if c.metadata.get("nbgrader", {}).get("grade")]
@@ -268,8 +293,9 @@ def grade_one(sub: Submission, ctx: Context, limits: Limits, keep_dir: Path | No
     job = Path(tempfile.mkdtemp(prefix="course-grade-"))
     try:
         nbformat.write(prepared.nb, job / "input.ipynb")
-        process.write_job(job, limits, ctx.preload)
+        process.write_job(job, limits, ctx.preload, clone, _prefix_index(prepared.nb, ctx))
         status = process.run_worker(job, limits)
+        result.kernel = process.kernel_kind(job)
         executed = job / "executed.ipynb"
         nb = nbformat.read(executed, as_version=4) if executed.exists() else prepared.nb
         _after_running(nb, status, grade_cells, result, limits, ctx)
@@ -492,17 +518,27 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
             kept_notes[newest.path] = (f"{len(older)} rendu(s) plus ancien(s) ignoré(s) : "
                                        f"{', '.join(o.relpath for o in older)}.")
 
+    zygotes = {}
+    if limits.sandbox and limits.zygote:
+        zygotes = {ex: process.Zygote(contexts[ex].preload, contexts[ex].prefix)
+                   for ex in sorted({s.exercise for s in todo})}
+
     def one(sub: Submission) -> Result:
-        res = grade_one(sub, contexts[sub.exercise], limits, Path(keep_dir) if keep_dir else None)
+        res = grade_one(sub, contexts[sub.exercise], limits, Path(keep_dir) if keep_dir else None,
+                        zygotes.get(sub.exercise))
         if sub.path in kept_notes:
             res.notes.insert(0, kept_notes[sub.path])
         if progress:
             print(f"{sub.student:<16} {sub.exercise:<8} {res.score:g}/{res.max_score:g} "
-                  f"{res.status} ({res.seconds:.1f} s)", flush=True)
+                  f"{res.status} ({res.seconds:.1f} s, noyau {res.kernel})", flush=True)
         return res
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results.extend(pool.map(one, todo))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results.extend(pool.map(one, todo))
+    finally:
+        for clone in zygotes.values():
+            clone.stop()
 
     changed = [str(p) for p, h in hashes.items() if sha256(p) != h]
     if changed:  # ne devrait jamais arriver : on ne fait que lire

@@ -327,12 +327,18 @@ def preload(env=os.environ) -> None:
             pass
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str], user_ns: dict | None = None, first_cell=None) -> None:
+    """Lance le noyau ; ``user_ns`` : espace de noms de départ de l'élève (``zygote`` : état de la
+    première cellule, déjà exécutée), sinon un espace vide ; ``first_cell`` : appelé une fois, juste
+    avant la première cellule exécutée (le démarrage d'ipykernel tire des nombres de ``random`` :
+    ``zygote`` y remet l'état que la première cellule a laissé)."""
     set_limits()
     uid = os.environ.pop("COURSE_GRADE_UID", "")
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
+    if user_ns is not None:
+        app.user_ns = user_ns
     app.initialize([*argv, "--HistoryManager.enabled=False"])
     tests = os.environ.pop("COURSE_GRADE_TESTS", "")
     tests_fd = os.open(tests, os.O_RDONLY | os.O_NONBLOCK) if tests and os.path.exists(tests) \
@@ -345,7 +351,15 @@ def main(argv: list[str]) -> None:
     watch = Watch()
     sys.addaudithook(watch.hook)
     mark_replies(app.kernel, watch)
+    if user_ns is not None:  # la première cellule a déjà eu le numéro 1
+        app.shell.execution_count = 2
     install(app.kernel, Snapshot(app.shell, app.kernel), tests_fd, watch)
+    if first_cell is not None:  # après l'instantané : ``restore`` l'enlèverait avant un test
+        def once(*_):
+            app.shell.events.unregister("pre_execute", once)
+            first_cell()
+
+        app.shell.events.register("pre_execute", once)
     app.start()
 
 

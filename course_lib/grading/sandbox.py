@@ -4,9 +4,11 @@ Le noyau de l'élève (et lui seul : ``nbclient`` et le notebook fusionné, test
 restent dehors) est lancé par ``bwrap`` avec :
 
 - un système en lecture seule : ``/usr``, ``/etc``, l'interpréteur Python et son environnement
-  (``sys.base_prefix``, ``sys.prefix``), et le paquet ``course_lib`` installé, monté seul sous
-  ``/opt/cours`` (``PYTHONPATH``) : ni ``solutions/``, ni le reste du dépôt de l'enseignant, ni le
-  dossier des notes, ni le notebook fusionné ne sont visibles ;
+  (``sys.base_prefix``, ``sys.prefix``), et le paquet ``course_lib`` installé, monté SEUL à son
+  chemin de l'hôte (``PYTHONPATH`` : son dossier parent, vide à part lui ; le même chemin des deux
+  côtés, pour que les modules préchargés par ``zygote`` y retrouvent leurs sources) : ni
+  ``solutions/``, ni le reste du dépôt de l'enseignant, ni le dossier des notes, ni le notebook
+  fusionné ne sont visibles ;
 - deux zones inscriptibles de taille limitée, et elles seules (quota disque) : ``/travail`` (cwd
   et HOME) et ``/tmp`` (vide), chacune un ``tmpfs`` d'au plus ``disk_mb`` Mo (``--size``) ; un
   ``tmpfs`` vit en mémoire et disparaît avec le bac à sable : une soumission ne remplit pas le
@@ -38,8 +40,8 @@ from pathlib import Path
 import course_lib
 
 WORK = "/travail"          # dossier de travail de l'élève, vu de l'intérieur
-PACKAGES = "/opt/cours"    # parent du paquet course_lib monté seul, en lecture seule
-LAUNCHER = Path(__file__).with_name("kernel_launcher.py")
+PACKAGE = Path(course_lib.__file__).resolve().parent  # monté seul, en lecture seule, à ce chemin
+LAUNCHER = PACKAGE / "grading" / "kernel_launcher.py"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -135,8 +137,7 @@ def bwrap_argv(box: Sandbox, bwrap: str | None = None) -> list[str]:
     for prefix in sorted(prefixes, key=lambda p: len(p.parts)):
         if not str(prefix).startswith("/usr"):
             _ro(args, prefix, made=made)
-    package = Path(course_lib.__file__).resolve().parent
-    _ro(args, package, f"{PACKAGES}/course_lib", made)
+    _ro(args, PACKAGE, made=made)
     for parent in _parents(box.runtime):
         if parent not in made:
             made.add(parent)
@@ -163,9 +164,8 @@ def kernel_argv(box: Sandbox | None, env: dict[str, str], python: str = sys.exec
     """
     if box is None:
         return [python, str(LAUNCHER), "-f", "{connection_file}"]
-    inside = {**BASE_ENV, "HOME": WORK, "TMPDIR": "/tmp", "PYTHONPATH": PACKAGES,
+    inside = {**BASE_ENV, "HOME": WORK, "TMPDIR": "/tmp", "PYTHONPATH": str(PACKAGE.parent),
               "COURSE_GRADE_RUNTIME": str(box.runtime), "COURSE_GRADE_FSIZE_MB": str(box.disk_mb),
               "MPLCONFIGDIR": f"{WORK}/.mpl", "IPYTHONDIR": f"{WORK}/.ipython", **env}
-    launcher = f"{PACKAGES}/course_lib/grading/{LAUNCHER.name}"  # le paquet est monté là
     return bwrap_argv(box) + ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in inside.items()),
-                              python, launcher, "-f", "{connection_file}"]
+                              python, str(LAUNCHER), "-f", "{connection_file}"]

@@ -232,7 +232,8 @@ def run(job: Path) -> dict:
         os.replace(tmp, executed)
 
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(runtime / "zmq"),
-                            connection_file=str(runtime / "kernel.json"))
+                            connection_file=str(runtime / "kernel.json"),
+                            client_factory=_ready_client_class())
     client = make_client(nb, km, params, lambda: _kill(job))
     tests: dict[str, dict] = {}
     replies: dict[str, list[str]] = {}  # msg_id -> statuts de TOUTES les execute_reply reçues
@@ -249,11 +250,17 @@ def run(job: Path) -> dict:
                 _refuse_unreadable(channel, lambda: _kill(job), unreadable)
             pipe = _open_pipe(runtime / "tests")
             plain_execute = client.kc.execute
+            done = _prefix_done(job, params)
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
                 current["index"] = index
                 role = cell.metadata.get("course_grade", {}).get("role")
+                if index == done:  # exécutée une fois pour toutes par le zygote de l'exercice
+                    cell.outputs = [nbformat.from_dict(o) for o in params["prefix"]["outputs"]]
+                    cell.execution_count = 1
+                    save()
+                    continue
                 if role != "test":
                     client.execute_cell(cell, index)
                     save()
@@ -297,6 +304,58 @@ def run(job: Path) -> dict:
     status["timed_out"] = sorted(set(client.timed_out))
     _write_json(job / "status.json", status)
     return status
+
+
+def _prefix_done(job: Path, params: dict) -> int | None:
+    """Indice de la cellule déjà exécutée par le zygote dont le noyau est le clone (``zygote.json``,
+    écrit par ``zygote.launch`` avant que le noyau ne démarre), ou ``None``."""
+    try:
+        report = json.loads((job / "zygote.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    prefix = params.get("prefix")
+    return prefix["index"] if report.get("used") and report.get("prefix") and prefix else None
+
+
+def _ready_client_class():
+    """``AsyncKernelClient`` dont ``wait_for_ready`` ne finit pas par 0,2 s d'attente : celui de
+    jupyter_client vide ensuite l'IOPub jusqu'à 0,2 s de silence (0,2 s perdues par noyau) ; ici,
+    seuls les messages déjà arrivés sont jetés (nbclient ignore de toute façon les messages qui ne
+    répondent pas à SA requête)."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class ReadyClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout=None):
+            import time
+
+            deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+            while True:
+                self.kernel_info()
+                try:
+                    msg = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    msg = None
+                if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                    try:  # l'IOPub est-il branché ? sinon on recommence
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(msg)
+                        break
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            while True:
+                try:
+                    await self.iopub_channel.get_msg(timeout=0)
+                except Empty:
+                    break
+
+    return ReadyClient
 
 
 def _record_replies(channel, replies: dict) -> None:
