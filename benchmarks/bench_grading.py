@@ -15,13 +15,15 @@ d'un profil pris à tour de rôle dans ``PROFILES`` (un vrai paquet de copies, p
 Mesures, répétées ``BENCH_GRADING_REPEATS`` fois (défaut 3 ; minimum et médiane) :
 
 - ``course-grade`` avec ``BENCH_GRADING_WORKERS`` rendus à la fois (défaut 2 : la machine du cours
-  a 2 cœurs ; chaque rendu = un processus + un noyau neuf dans ``bwrap``) ; débit total et débit
-  PAR worker (rendus par minute divisés par le nombre de workers) ;
+  a 2 cœurs ; chaque rendu = un processus + un noyau dans son propre ``bwrap``, cloné du zygote de
+  l'exercice, voir ``course_lib/grading/zygote.py``) ; débit total et débit PAR worker (rendus par
+  minute divisés par le nombre de workers) ; puis la même chose avec des noyaux neufs
+  (``Limits(zygote=False)``) : ce que le zygote apporte ;
 - ``nbgrader autograde`` (0.9, ce qu'un enseignant lancerait) dans un cours temporaire ; il note
   un rendu à la fois ;
 - plancher : chaque rendu fusionné (tests cachés compris) exécuté par ``nbclient`` seul, un à la
   fois, sans bac à sable ni notation ; ce qu'aucun des deux outils ne peut battre sans partager
-  du travail entre rendus, et ce que l'objectif 3× demanderait par worker ;
+  du travail entre rendus (ce que fait le zygote), et ce que l'objectif 3× demande par worker ;
 - accord des notes, rendu par rendu, hors attaques : sur tous, et sur les rendus aux notes NON
   triviales (ni 0 ni le maximum), avec le nombre de notes distinctes (un accord sur 90 notes
   identiques ne prouve rien) ;
@@ -131,10 +133,10 @@ def make_class(folder: Path, students: int = STUDENTS) -> dict:
     return made
 
 
-def course_grade(folder: Path, out: Path, workers: int, sandbox: bool = True):
+def course_grade(folder: Path, out: Path, workers: int, sandbox: bool = True, zygote: bool = True):
     start = time.perf_counter()
     results = grade_folder(folder, out, workers=workers,
-                           limits=Limits(cell_timeout=300, sandbox=sandbox))
+                           limits=Limits(cell_timeout=300, sandbox=sandbox, zygote=zygote))
     return time.perf_counter() - start, results
 
 
@@ -203,13 +205,18 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
         folder = tmp / "subs"
         folder.mkdir()
         made = make_class(folder, students)
-        ours_walls, theirs_walls = [], []
+        ours_walls, fresh_walls, theirs_walls = [], [], []
         for r in range(repeats):
             wall, results = course_grade(folder, tmp / f"grades{r}.csv", workers)
             ours_walls.append(wall)
             print(f"# course-grade ({workers} workers) : {wall:.1f} s", file=sys.stderr, flush=True)
+            wall, fresh_results = course_grade(folder, tmp / f"fresh{r}.csv", workers, zygote=False)
+            fresh_walls.append(wall)
+            print(f"# course-grade, noyaux neufs : {wall:.1f} s", file=sys.stderr, flush=True)
         rows = list(csv.DictReader((tmp / "grades0.csv").open(encoding="utf-8")))
         ours = {(row["student"], row["exercise"]): float(row["score"]) for row in rows}
+        fresh_rows = csv.DictReader((tmp / "fresh0.csv").open(encoding="utf-8"))
+        fresh = {(row["student"], row["exercise"]): float(row["score"]) for row in fresh_rows}
         maxima = {row["exercise"]: float(row["max_score"]) for row in rows}
         for r in range(repeats):
             wall, theirs = nbgrader_autograde(tmp / f"nbgrader{r}",
@@ -228,7 +235,13 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
         profiles[profile] = profiles.get(profile, 0) + 1
     per_ex = {ex_id: statistics.median(r.seconds for r in results if r.submission.exercise == ex_id)
               for ex_id in find_exercises()}
-    return {"ours": ours_walls, "nbgrader": theirs_walls, "floor": floors, "n": len(made), "workers": workers,
+    kernels: dict[str, int] = {}
+    for r in results:
+        if r.kernel:
+            kernels[r.kernel] = kernels.get(r.kernel, 0) + 1
+    return {"ours": ours_walls, "fresh": fresh_walls, "nbgrader": theirs_walls, "floor": floors,
+            "n": len(made), "workers": workers, "kernels": kernels,
+            "same_as_fresh": sum(ours.get(k) == fresh.get(k) for k in ours), "graded": len(ours),
             "agree": agreement(made, ours, theirs, maxima), "profiles": profiles,
             "per_exercise": per_ex, "with_box": with_box, "without_box": without_box,
             "cpus": os.cpu_count()}
@@ -258,9 +271,17 @@ def run() -> list[dict]:
     attacks = "; ".join(f"{s} {e} : course-grade {o:g}, nbgrader {t:g}"
                         for (s, e), (o, t) in sorted(a["attacks"].items()) if o is not None
                         and t is not None)
+    kinds = ", ".join(f"{v} {k}" for k, v in sorted(m["kernels"].items()))
+    fresh = min(m["fresh"])
     rows = [
         {"name": f"course-grade, classe mélangée (workers={w})", "value": round(ours, 1),
-         "unit": "s", "detail": f"{_spread(m['ours'])} ; {where}"},
+         "unit": "s", "detail": f"{_spread(m['ours'])} ; {where} ; noyaux : {kinds}"},
+        {"name": f"course-grade, noyaux neufs (workers={w})", "value": round(fresh, 1),
+         "unit": "s", "detail": f"{_spread(m['fresh'])} ; sans zygote (Limits(zygote=False)) ; "
+                                f"mêmes notes qu'avec zygote : {m['same_as_fresh']}/{m['graded']}"},
+        {"name": "apport du zygote (noyaux neufs / clonés)", "value": round(fresh / ours, 2),
+         "unit": "×", "detail": "minimums ; PyTorch, ipykernel et la première cellule de "
+                                "l'exercice chargés une fois au lieu d'une fois par rendu"},
         {"name": "nbgrader autograde, même classe", "value": round(theirs, 1), "unit": "s",
          "detail": f"{_spread(m['nbgrader'])} ; un rendu à la fois (nbgrader 0.9)"},
         {"name": "débit course-grade / nbgrader", "value": round(ratio, 2), "unit": "×",
@@ -279,8 +300,8 @@ def run() -> list[dict]:
              f"3× nbgrader avec {w} workers = au plus {_fr(theirs / 3)} s, soit {_fr(theirs / 3 * w / base, 2)} × le "
              "plancher par worker : " + ("atteignable en notant plus vite qu'on n'exécute"
                                          if theirs / 3 * w / base >= 1 else
-                                         "sous le plancher, donc hors d'atteinte sans partager entre rendus "
-                                         "un interpréteur déjà chargé (PyTorch importé)"))},
+                                         "sous le plancher : il faut partager entre rendus le travail "
+                                         "commun (le zygote le fait)"))},
         {"name": "course-grade : débit par worker", "value": round(n / ours * 60 / w, 1),
          "unit": "rendus/min", "detail": f"total {_fr(n / ours * 60)} rendus/min ; {where}"},
         {"name": "accord avec nbgrader (notes non triviales)", "value": a["same_nontrivial"],
@@ -296,7 +317,7 @@ def run() -> list[dict]:
                                f"{_fr(m['with_box'])} s avec bwrap, {_fr(m['without_box'])} s sans"})
     for ex_id, sec in m["per_exercise"].items():
         rows.append({"name": f"course-grade : un rendu {ex_id} (médiane)", "value": round(sec, 1),
-                     "unit": "s", "detail": "processus + noyau neuf (bwrap) + exécution + notation, "
+                     "unit": "s", "detail": "processus + noyau cloné (bwrap) + exécution + notation, "
                      f"{w} en parallèle, classe mélangée"})
     return rows
 

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sans-bac-a-sable", action="store_true",
                    help="noter SANS bubblewrap : le code des élèves s'exécute avec vos droits "
                         "(à réserver à des rendus de confiance)")
+    p.add_argument("--noyaux-neufs", action="store_true",
+                   help="un noyau démarré pour chaque rendu au lieu d'un clone du zygote de "
+                        "l'exercice (plus lent, mêmes notes ; voir le README)")
     p.add_argument("-q", "--quiet", action="store_true", help="pas de ligne par soumission")
     args = p.parse_args(argv)
     if args.workers < 1 or args.timeout <= 0 or args.memory_mb < 256 or args.processes < 16 \
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
     limits = Limits(args.timeout, args.total_timeout, args.memory_mb, args.processes,
                     sandbox=not args.sans_bac_a_sable, disk_mb=args.disk_mb,
-                    output_read_mb=args.max_output_mb)
+                    output_read_mb=args.max_output_mb, zygote=not args.noyaux_neufs)
     results = grade_folder(args.submissions, args.out, workers=args.workers, limits=limits,
                            solutions_dir=args.solutions, feedback_dir=args.feedback,
                            keep_dir=args.keep_executed, progress=not args.quiet, excel=args.excel)
