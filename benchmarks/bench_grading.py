@@ -9,8 +9,8 @@ d'un profil pris à tour de rôle dans ``PROFILES`` (un vrai paquet de copies, p
   réponse partielle), à tour de rôle ; ``juste`` : une réponse correcte écrite autrement ;
 - ``partielle`` : la première cellule-réponse remplie, les autres telles que distribuées ;
 - ``vide`` : le notebook distribué ; ``syntaxe`` : la solution avec une erreur de syntaxe ;
-- ``attaque`` : réponse vide + ``set_custom_exc`` qui cache les erreurs des tests (nbgrader lui
-  donne des points, ``course-grade`` non) : exclue de l'accord, rapportée à part.
+- ``attaque`` : réponse vide + ``set_custom_exc`` qui cache les erreurs des tests : exclue de
+  l'accord, les notes des deux outils sont rapportées à part.
 
 Mesures, répétées ``BENCH_GRADING_REPEATS`` fois (défaut 3 ; minimum et médiane) :
 

@@ -239,3 +239,18 @@ def test_clone_enters_an_unprivileged_sandbox():
     assert (pid, uid) == (3, 65534), done.stdout
     assert root == ["bin", "dev", "lib", "lib64", "proc", "tmp", "travail", "usr"], done.stdout
     assert (cap_eff, cap_bnd, nnp) == ("0000000000000000", "0000000000000000", "1"), done.stdout
+
+
+def test_children_listing_and_its_fallback_agree():
+    """Les enfants d'un processus, par ``/proc/PID/task/PID/children`` et par ``PPid`` (repli des
+    noyaux Linux sans cette liste) : les mêmes, ``sleep`` compris."""
+    kids = [subprocess.Popen(["sleep", "30"]) for _ in range(2)]
+    try:
+        expected = sorted(str(k.pid) for k in kids)
+        assert sorted(zygote._children(os.getpid(), listing=False)) == expected
+        if os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+            assert sorted(zygote._children(os.getpid())) == expected
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()

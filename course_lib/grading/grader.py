@@ -11,7 +11,8 @@ Pour chaque soumission, dans un dossier temporaire qui lui est propre :
    (``sandbox``) : système en lecture seule, zone inscriptible de taille limitée, pas de réseau,
    espace de PID propre, limites de mémoire, de temps CPU et de processus ; délai par cellule
    (interruption, puis noyau tué s'il ne répond pas), délai total (le parent tue tout), sorties
-   plafonnées ;
+   plafonnées ; le noyau est, si possible, un clone du zygote de l'exercice (``zygote`` :
+   PyTorch et la première cellule, si le rendu l'a gardée telle quelle, déjà chargés) ;
 4. notation de chaque cellule de test avec ses points nbgrader (``nbgrader.utils.determine_grade`` :
    0 si la cellule affiche une erreur ou écrit sur stderr) ET seulement si le noyau a répondu
    ``ok`` à la requête de ce test, une seule fois, avec la marque du lanceur, et répond encore

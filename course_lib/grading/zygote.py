@@ -365,9 +365,7 @@ def _placeholder(proc: subprocess.Popen, first: int, timeout: float = 60.0) -> i
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            with open(f"/proc/{first}/task/{first}/children", encoding="ascii") as f:
-                children = f.read().split()
-            for child in children:
+            for child in _children(first):
                 with open(f"/proc/{child}/comm", encoding="ascii") as f:
                     if f.read().strip() == "sleep":
                         return int(child)
@@ -376,6 +374,24 @@ def _placeholder(proc: subprocess.Popen, first: int, timeout: float = 60.0) -> i
         time.sleep(0.002)
     proc.kill()
     raise OSError(0, "le bac à sable n'a pas démarré")
+
+
+def _children(pid: int, listing: bool = True) -> list[str]:
+    """PID des enfants de ``pid`` : ``/proc/PID/task/PID/children`` ; si le noyau Linux ne le
+    fournit pas (ou ``listing=False``), ceux dont le parent (``/proc/*/stat``) est ``pid``."""
+    path = f"/proc/{pid}/task/{pid}/children"
+    if listing and os.path.exists(path):
+        with open(path, encoding="ascii") as f:
+            return f.read().split()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(entry)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def launch(folder: str, job: str, use_prefix: str, argv: list[str]) -> None:
