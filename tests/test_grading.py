@@ -35,16 +35,23 @@ def _meta(gid, grade, solution, locked, points=None):
     return {"nbgrader": m}
 
 
-def fake_source():
+def source_notebook(first, answer: str, visible: str, hidden: str):
+    """Notebook source factice : ``first`` (cellule de tête), la réponse (``reponse``), un test
+    visible (1 point), un test caché (2 points)."""
     v4 = nbformat.v4
-    cells = [v4.new_markdown_cell("# Doubler", metadata=_meta("consigne", False, False, True)),
-             v4.new_code_cell(ANSWER, metadata=_meta("reponse", False, True, False)),
-             v4.new_code_cell(VISIBLE, metadata=_meta("test_visible", True, False, True, 1)),
-             v4.new_code_cell(HIDDEN, metadata=_meta("test_cache", True, False, True, 2))]
+    cells = [first,
+             v4.new_code_cell(answer, metadata=_meta("reponse", False, True, False)),
+             v4.new_code_cell(visible, metadata=_meta("test_visible", True, False, True, 1)),
+             v4.new_code_cell(hidden, metadata=_meta("test_cache", True, False, True, 2))]
     for i, c in enumerate(cells):
         c["id"] = str(i)
     return v4.new_notebook(cells=cells, metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def fake_source():
+    title = nbformat.v4.new_markdown_cell("# Doubler", metadata=_meta("consigne", False, False, True))
+    return source_notebook(title, ANSWER, VISIBLE, HIDDEN)
 
 
 def with_answer(source, text):

@@ -14,6 +14,7 @@ import subprocess
 
 import nbformat
 import pytest
+from test_grading import source_notebook
 
 from course_lib.grading import process, samples, zygote
 from course_lib.grading.grader import Limits, grade_folder
@@ -38,24 +39,8 @@ print('FACTS' + json.dumps(facts))
 """
 
 
-def _meta(gid, grade, solution, locked, points=None):
-    m = {"grade": grade, "grade_id": gid, "locked": locked, "schema_version": 3,
-         "solution": solution, "task": False}
-    if grade:
-        m["points"] = points
-    return {"nbgrader": m}
-
-
 def source():
-    v4 = nbformat.v4
-    cells = [v4.new_code_cell(SETUP),
-             v4.new_code_cell(ANSWER, metadata=_meta("reponse", False, True, False)),
-             v4.new_code_cell(VISIBLE, metadata=_meta("test_visible", True, False, True, 1)),
-             v4.new_code_cell(HIDDEN, metadata=_meta("test_cache", True, False, True, 2))]
-    for i, c in enumerate(cells):
-        c["id"] = str(i)
-    return v4.new_notebook(cells=cells, metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    return source_notebook(nbformat.v4.new_code_cell(SETUP), ANSWER, VISIBLE, HIDDEN)
 
 
 def _kinds(links: list[str]) -> set[str]:
