@@ -138,13 +138,32 @@ def test_grading_falls_back_to_fresh_kernels_when_the_zygote_is_gone(tmp_path, m
 
     def ready_then_gone(self, timeout=300.0):
         state = real_ready(self, timeout)
-        (self.folder / "socket").unlink()
+        (self.folder / "socket").unlink(missing_ok=True)
         return state
 
     monkeypatch.setattr(process.Zygote, "ready", ready_then_gone)
     (result,) = grade_folder(subs, tmp_path / "notes.csv", workers=1, solutions_dir=sol,
                              limits=Limits(cell_timeout=30, memory_mb=2048))
     assert (result.score, result.status, result.kernel) == (3, "ok", "neuf"), result
+
+
+def test_first_cell_that_writes_files_is_not_reused(tmp_path, capsys):
+    """Une première cellule qui écrit un fichier : un noyau neuf le trouverait dans /travail, un
+    clone non ; le zygote refuse donc de la reprendre (noyaux neufs, même note, l'enseignant est
+    prévenu)."""
+    sol, subs = tmp_path / "solutions", tmp_path / "subs"
+    sol.mkdir()
+    subs.mkdir()
+    setup = SETUP + "\nopen('graine.txt', 'w').write(str(SEED))"
+    src = source_notebook(nbformat.v4.new_code_cell(setup), ANSWER,
+                          VISIBLE + "\nassert open('graine.txt').read() == '41'", HIDDEN)
+    nbformat.write(src, sol / "ex_0_0_1_graine.ipynb")
+    nbformat.write(samples.filled(src, {"reponse": "def answer():\n    return SEED + 1"}),
+                   subs / "eve_0.0.1.ipynb")
+    (result,) = grade_folder(subs, tmp_path / "notes.csv", workers=1, solutions_dir=sol,
+                             limits=Limits(cell_timeout=30, memory_mb=2048))
+    assert (result.score, result.status, result.kernel) == (3, "ok", "neuf"), result
+    assert "zygote indisponible" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("cell, plain", [

@@ -538,7 +538,10 @@ def grade_folder(submissions_dir: str | Path, out_csv: str | Path, workers: int 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results.extend(pool.map(one, todo))
     finally:
-        for clone in zygotes.values():
+        for ex_id, clone in zygotes.items():
+            if clone.ready(timeout=0) is None:
+                print(f"Exercice {ex_id} : zygote indisponible ({clone.why_not()}) ; rendus notés "
+                      "par des noyaux neufs (mêmes notes, plus lentement).", file=sys.stderr)
             clone.stop()
 
     changed = [str(p) for p, h in hashes.items() if sha256(p) != h]

@@ -197,9 +197,12 @@ def serve(folder: Path) -> None:
         user_ns = {"__name__": "__main__", "__builtins__": __builtins__}
         try:
             ready["outputs"] = run_prefix(prefix.read_text(encoding="utf-8"), user_ns)
+            if os.listdir("."):  # un noyau neuf trouverait ces fichiers dans /travail, pas un clone
+                raise RuntimeError(f"la première cellule a écrit {sorted(os.listdir('.'))[:3]}")
             ready["prefix"] = True
         except BaseException as exc:  # noqa: BLE001 - sans état précalculé, les noyaux restent possibles
-            ready["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"première cellule non reprise : {type(exc).__name__}: {exc}"[:300],
+                  file=sys.stderr, flush=True)
             os._exit(3)  # état à moitié construit : aucun clone
     import random
 
