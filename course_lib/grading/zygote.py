@@ -236,6 +236,8 @@ def _clone(conn: socket.socket, request: dict, fds: list[int], state: tuple, lau
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if state[0] is not None and not request.get("prefix"):  # l'état de la 1re cellule est là
+            raise ValueError("ce zygote a exécuté la première cellule : pas de noyau « neuf » ici")
         enter(int(request["pid"]))
         if os.path.exists(folder):  # dossier de l'hôte jamais monté : on n'est pas dans le bac à sable
             raise OSError(0, "racine du bac à sable inattendue")
