@@ -210,7 +210,7 @@ def measure(students: int = STUDENTS, workers: int = WORKERS, repeats: int = REP
             wall, results = course_grade(folder, tmp / f"grades{r}.csv", workers)
             ours_walls.append(wall)
             print(f"# course-grade ({workers} workers) : {wall:.1f} s", file=sys.stderr, flush=True)
-            wall, fresh_results = course_grade(folder, tmp / f"fresh{r}.csv", workers, zygote=False)
+            wall, _ = course_grade(folder, tmp / f"fresh{r}.csv", workers, zygote=False)
             fresh_walls.append(wall)
             print(f"# course-grade, noyaux neufs : {wall:.1f} s", file=sys.stderr, flush=True)
         rows = list(csv.DictReader((tmp / "grades0.csv").open(encoding="utf-8")))

@@ -55,25 +55,40 @@ def _facts(executed) -> dict:
     return json.loads(text.split("FACTS", 1)[1].splitlines()[0])
 
 
+GOOD = "def answer():\n    return SEED + 1"
+
+
+def _class(base, src, notebooks: dict):
+    """Écrit la source de l'exercice 0.0.1 et les rendus ``{nom: notebook}`` ; renvoie
+    (dossier des solutions, dossier des rendus)."""
+    sol, subs = base / "solutions", base / "subs"
+    sol.mkdir()
+    subs.mkdir()
+    nbformat.write(src, sol / "ex_0_0_1_graine.ipynb")
+    for name, nb in notebooks.items():
+        nbformat.write(nb, subs / name)
+    return sol, subs
+
+
+def _grade_one(base, sol, subs):
+    (result,) = grade_folder(subs, base / "notes.csv", workers=1, solutions_dir=sol,
+                             limits=Limits(cell_timeout=30, memory_mb=2048))
+    return result
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Les mêmes rendus, notés avec zygote puis sans."""
     base = tmp_path_factory.mktemp("zygote")
-    sol, subs = base / "solutions", base / "subs"
-    sol.mkdir()
-    subs.mkdir()
     src = source()
-    nbformat.write(src, sol / "ex_0_0_1_graine.ipynb")
-    good = "def answer():\n    return SEED + 1"
-    paths = [str(base), str(sol), str(process.sandbox.PACKAGE.parent / "solutions")]
+    paths = [str(base), str(base / "solutions"), str(process.sandbox.PACKAGE.parent / "solutions")]
     probe = f"PATHS = {paths!r}\n" + PROBE
-    edited = samples.filled(src, {"reponse": good})
+    edited = samples.filled(src, {"reponse": GOOD})
     edited.cells[0].source = SETUP.replace("41", "40") + "\nSEED = 41"
-    notebooks = {"alice_0.0.1.ipynb": samples.filled(src, {"reponse": good + "\n" + probe}),
-                 "bob_0.0.1.ipynb": samples.filled(src, {"reponse": "def answer():\n    return 41"}),
-                 "carl_0.0.1.ipynb": edited}
-    for name, nb in notebooks.items():
-        nbformat.write(nb, subs / name)
+    sol, subs = _class(base, src, {
+        "alice_0.0.1.ipynb": samples.filled(src, {"reponse": GOOD + "\n" + probe}),
+        "bob_0.0.1.ipynb": samples.filled(src, {"reponse": "def answer():\n    return 41"}),
+        "carl_0.0.1.ipynb": edited})
     runs = {}
     for mode in (True, False):
         keep = base / f"executes_{mode}"
@@ -127,13 +142,8 @@ def test_clone_is_as_confined_as_a_fresh_kernel(graded):
 
 def test_grading_falls_back_to_fresh_kernels_when_the_zygote_is_gone(tmp_path, monkeypatch):
     """Zygote arrêté (socket absente) : ``launch`` lance un noyau neuf, la note ne change pas."""
-    sol, subs = tmp_path / "solutions", tmp_path / "subs"
-    sol.mkdir()
-    subs.mkdir()
     src = source()
-    nbformat.write(src, sol / "ex_0_0_1_graine.ipynb")
-    nbformat.write(samples.filled(src, {"reponse": "def answer():\n    return SEED + 1"}),
-                   subs / "dana_0.0.1.ipynb")
+    sol, subs = _class(tmp_path, src, {"dana_0.0.1.ipynb": samples.filled(src, {"reponse": GOOD})})
     real_ready = process.Zygote.ready
 
     def ready_then_gone(self, timeout=300.0):
@@ -142,8 +152,7 @@ def test_grading_falls_back_to_fresh_kernels_when_the_zygote_is_gone(tmp_path, m
         return state
 
     monkeypatch.setattr(process.Zygote, "ready", ready_then_gone)
-    (result,) = grade_folder(subs, tmp_path / "notes.csv", workers=1, solutions_dir=sol,
-                             limits=Limits(cell_timeout=30, memory_mb=2048))
+    result = _grade_one(tmp_path, sol, subs)
     assert (result.score, result.status, result.kernel) == (3, "ok", "neuf"), result
 
 
@@ -151,17 +160,11 @@ def test_first_cell_that_writes_files_is_not_reused(tmp_path, capsys):
     """Une première cellule qui écrit un fichier : un noyau neuf le trouverait dans /travail, un
     clone non ; le zygote refuse donc de la reprendre (noyaux neufs, même note, l'enseignant est
     prévenu)."""
-    sol, subs = tmp_path / "solutions", tmp_path / "subs"
-    sol.mkdir()
-    subs.mkdir()
     setup = SETUP + "\nopen('graine.txt', 'w').write(str(SEED))"
     src = source_notebook(nbformat.v4.new_code_cell(setup), ANSWER,
                           VISIBLE + "\nassert open('graine.txt').read() == '41'", HIDDEN)
-    nbformat.write(src, sol / "ex_0_0_1_graine.ipynb")
-    nbformat.write(samples.filled(src, {"reponse": "def answer():\n    return SEED + 1"}),
-                   subs / "eve_0.0.1.ipynb")
-    (result,) = grade_folder(subs, tmp_path / "notes.csv", workers=1, solutions_dir=sol,
-                             limits=Limits(cell_timeout=30, memory_mb=2048))
+    sol, subs = _class(tmp_path, src, {"eve_0.0.1.ipynb": samples.filled(src, {"reponse": GOOD})})
+    result = _grade_one(tmp_path, sol, subs)
     assert (result.score, result.status, result.kernel) == (3, "ok", "neuf"), result
     assert "zygote indisponible" in capsys.readouterr().err
 

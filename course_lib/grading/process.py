@@ -35,7 +35,6 @@ class Zygote:
 
     def __init__(self, preload: list[str], prefix: str | None = None):
         self.folder = Path(tempfile.mkdtemp(prefix="course-grade-zygote-"))
-        self.prefix = prefix
         (self.folder / "travail").mkdir()
         if prefix is not None:
             (self.folder / "prefix.py").write_text(prefix, encoding="utf-8")
