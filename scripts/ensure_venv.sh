@@ -35,6 +35,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
 fi
 
+EDITABLE_QUIET="ignore:Editable installation"
 TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
 TORCH_CPU_PINS=("torch==2.14.1+cpu" "torchvision==0.29.1+cpu")
 if [ "${TORCH_CPU:-0}" = 1 ]; then
@@ -77,5 +78,9 @@ fi
 spec="."
 [ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
 echo ">> Installation de $spec dans $VENV (quelques minutes la première fois : PyTorch est gros)"
-"$VENV/bin/python" -m pip install --quiet -e "$spec"
+# Une installation éditable fait afficher à setuptools (pip ≥ 25) un encadré « Editable installation »
+# en anglais, à titre d'information seulement (aucun dossier course_lib ne peut masquer le paquet :
+# c'est lui) ; on le tait, sans toucher aux autres avertissements.
+PYTHONWARNINGS="$EDITABLE_QUIET${PYTHONWARNINGS:+,$PYTHONWARNINGS}" \
+    "$VENV/bin/python" -m pip install --quiet -e "$spec"
 echo "$want_hash" > "$stamp"

@@ -274,8 +274,13 @@ def say_within_dense(method: str = SENSITIVITY, other: str = UNIFORM, seeds=SEED
     )
 
 
-RENDA = ("Renda et al. (2020) concluent que les deux rembobinages font mieux que le fine-tuning (ResNet et VGG "
-         "sur CIFAR-10, ResNet-50 sur ImageNet, un réseau de traduction)")
+# Chiffres des articles, cités dans les phrases (source et emplacement dans chaque commentaire).
+# Renda et al. (2020) : données publiées avec l'article (dépôt lottery-ticket/rewinding-iclr20-public,
+# vision/plot/pruned_dataframe.pkl), ResNet-50, élagage en une fois à la densité 0,1074, 45 époques de
+# ré-entraînement, médianes de 3 essais.
+RENDA = ("Renda et al. (2020) concluent que les deux rembobinages font mieux que le fine-tuning ; dans leurs "
+         "données, un ResNet-50 élagué en une fois à 89\u202f% puis ré-entraîné 45 époques finit sur ImageNet à "
+         "70,6\u202f% avec le fine-tuning, 73,7\u202f% avec le rembobinage des poids et 74,0\u202f% avec celui du taux")
 
 
 def say_lr_rewinding_vs_fine_tuning(seeds=SEEDS) -> Statement:
@@ -316,8 +321,10 @@ def say_rewinding_vs_reinit(seeds=SEEDS) -> Statement:
     """Rembobinage des poids contre le témoin réinitialisé (mêmes masques, même calendrier)."""
     res = where_when_results(seeds).results
     p, setting = pct(REWIND_SPARSITY, 0), _setting(res, REINIT)
-    frankle = ("Frankle & Carbin (2019) : réinitialisé au hasard, un ticket gagnant apprend moins vite et "
-               "finit moins haut")
+    # Frankle & Carbin (2019, v5, §2, fig. 4a : LeNet-300-100 sur MNIST, élagage itératif).
+    frankle = ("Frankle & Carbin (2019) : réinitialisé au hasard, un ticket gagnant apprend moins vite et finit "
+               "moins haut ; sur MNIST, leur réseau réinitialisé perd en précision dès qu'il ne garde plus que "
+               "21,1\u202f% de ses poids, le ticket gagnant seulement sous 2,9\u202f%")
     return say(
         "rembobinage-contre-reinitialisation", compare(res[WEIGHT_REWIND], res[REINIT]),
         label=f"rembobinage des poids − réinitialisation, {p}",
