@@ -429,6 +429,47 @@ esac
     assert proc.returncode == 0 and "download.pytorch.org" not in log.read_text()
 
 
+def _build_editable(src: Path, warnings: str) -> subprocess.CompletedProcess:
+    """Ce que fait ``pip install -e`` : la roue éditable de ``src``, avec ``PYTHONWARNINGS=warnings``."""
+    code = "import sys\nfrom setuptools import build_meta\nprint(build_meta.build_editable(sys.argv[1]))"
+    out = src.parent / "roue"
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONWARNINGS": warnings}
+    return subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_editable_install_shows_no_english_box(tmp_path):
+    """ensure_venv.sh installe en mode éditable sans l'encadré « Editable installation » de setuptools,
+    et sans taire les autres avertissements : la roue éditable se construit avec le filtre que le
+    script passe à pip, tout autre avertissement changé en erreur ; sans ce filtre, elle échoue."""
+    pytest.importorskip("setuptools", minversion="77")
+    venv, log = tmp_path / "venv", tmp_path / "pip.log"
+    _fake_python(venv, "python", f"""
+case "$*" in
+  *"-m pip install"*"-e"*) echo "$PYTHONWARNINGS" >> {log} ;;
+  *"import course_lib"*) exit 0 ;;
+  *) exit 1 ;;
+esac
+""")
+    proc = _run(["bash", str(SCRIPT)], {"PYTHON": sys.executable, "VENV": str(venv), "PYTHONWARNINGS": ""})
+    assert proc.returncode == 0, proc.stderr
+    passed = log.read_text().strip()
+    assert passed, "ensure_venv.sh doit passer un filtre PYTHONWARNINGS à pip install -e"
+    postbuild = (ROOT / "postBuild").read_text(encoding="utf-8")
+    assert f'PYTHONWARNINGS="{passed}" python -m pip install --no-deps -e .' in postbuild
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "course_lib", src / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    quiet = _build_editable(src, f"error,{passed}")
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "warning" not in quiet.stderr.lower(), quiet.stderr[-3000:]
+    loud = _build_editable(src, "error")
+    assert loud.returncode != 0 and "Editable installation" in loud.stderr, loud.stderr[-3000:]
+
+
 def test_make_test_dry_run():
     out = _dry_run("test")
     assert re.search(r"ensure_venv\.sh dev\b", out)
