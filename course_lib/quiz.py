@@ -11,6 +11,7 @@ seulement après la réponse. Les questions chiffrées sont à choix, elles auss
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -62,19 +63,41 @@ def compounding_question(n_rounds: int = 3, per_round: float = 0.3) -> dict:
 def questions(n_rounds: int = 3, per_round: float = 0.3) -> list[dict]:
     """Toutes les questions du quiz, dans l'ordre : critères, puis scheduling, numérotées à partir de 1.
 
-    Chaque question reçoit son numéro (``number``) et sa bonne réponse est placée par
-    :func:`place_answer` : la place de la bonne réponse ne dit rien (l'ordre du fichier JSON n'y est
-    pour rien), et deux exécutions donnent le même quiz.
+    Chaque question reçoit son numéro (``number``) et sa bonne réponse est placée à la position que
+    donne :func:`answer_positions` : la place de la bonne réponse ne dit rien (ni l'ordre du fichier
+    JSON, ni un cycle visible), et deux exécutions donnent le même quiz.
     """
     ordered = [*CRITERIA_QUESTIONS, compounding_question(n_rounds, per_round), *SCHEDULING_QUESTIONS]
-    return [dict(place_answer(q, i), number=i + 1) for i, q in enumerate(ordered)]
+    return [dict(place_answer(q, p), number=i + 1)
+            for i, (q, p) in enumerate(zip(ordered, answer_positions(ordered)))]
+
+
+def answer_positions(qs: list[dict]) -> list[int]:
+    """La position (à partir de 0) de la bonne réponse de chaque question de ``qs``.
+
+    Question après question, on prend, parmi les positions qu'elle offre, l'une des moins servies
+    jusque-là : chaque position reçoit autant de bonnes réponses que possible (à une près parmi
+    celles que toutes les questions offrent). À égalité, le choix suit une empreinte stable de
+    l'identifiant de la question (SHA-256, pas ``hash``, qui change d'un processus à l'autre) :
+    pas de cycle 1, 2, 3, 1, 2, 3… qu'un élève repérerait, et pas de hasard à l'exécution.
+    """
+    counts: dict[int, int] = {}
+    out = []
+    for q in qs:
+        offered = range(len(q["options"]))
+        least = min(counts.get(p, 0) for p in offered)
+        ties = [p for p in offered if counts.get(p, 0) == least]
+        digest = int.from_bytes(hashlib.sha256(str(q["id"]).encode("utf-8")).digest()[:8], "big")
+        position = ties[digest % len(ties)]
+        counts[position] = counts.get(position, 0) + 1
+        out.append(position)
+    return out
 
 
 def place_answer(question: dict, index: int) -> dict:
     """Une copie de ``question`` dont la bonne réponse est en position ``index`` modulo le nombre d'options.
 
-    Les options fausses gardent leur ordre. Appelée avec l'indice de chaque question, elle répartit
-    les bonnes réponses sur toutes les positions, de façon déterministe (pas de hasard à l'exécution).
+    Les options fausses gardent leur ordre.
     """
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ValueError(f"index doit être un entier >= 0 ; reçu {index!r}.")

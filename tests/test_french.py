@@ -403,14 +403,20 @@ def test_markdown_rules_catch_a_bad_cell():
 def test_quiz_answers_are_spread_over_positions_and_questions_numbered():
     from collections import Counter
 
-    from course_lib.quiz import place_answer, questions
+    from course_lib.quiz import answer_positions, place_answer, questions
 
     qs = questions()
     assert [q["number"] for q in qs] == list(range(1, len(qs) + 1))
-    positions = Counter([o["correct"] for o in q["options"]].index(True) for q in qs)
-    assert max(positions.values()) <= (len(qs) + 1) // 2, positions  # aucune place ne tient plus de la moitié
-    assert len(positions) >= 3, positions
+    found = [[o["correct"] for o in q["options"]].index(True) for q in qs]
+    positions = Counter(found)
+    shared = range(min(len(q["options"]) for q in qs))  # positions que toutes les questions offrent
+    assert max(positions[p] for p in shared) - min(positions[p] for p in shared) <= 1, positions
+    assert all(positions[p] >= 1 for p in range(max(len(q["options"]) for q in qs))), positions
+    assert found != [i % len(q["options"]) for i, q in enumerate(qs)]  # pas le cycle 1, 2, 3, 1, 2…
     assert questions() == qs  # déterministe
+    # 12 questions à 3 options : 4 bonnes réponses à chaque place
+    fake = [{"id": f"q{i}", "options": [{}, {}, {}]} for i in range(12)]
+    assert sorted(Counter(answer_positions(fake)).values()) == [4, 4, 4]
     q = qs[0]
     assert [o["correct"] for o in place_answer(q, 2)["options"]].index(True) == 2
     with pytest.raises(ValueError, match="index doit être un entier >= 0 ; reçu -1"):
