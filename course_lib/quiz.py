@@ -69,7 +69,7 @@ def questions(n_rounds: int = 3, per_round: float = 0.3) -> list[dict]:
     """
     ordered = [*CRITERIA_QUESTIONS, compounding_question(n_rounds, per_round), *SCHEDULING_QUESTIONS]
     return [dict(place_answer(q, p), number=i + 1)
-            for i, (q, p) in enumerate(zip(ordered, answer_positions(ordered)))]
+            for i, (q, p) in enumerate(zip(ordered, answer_positions(ordered), strict=True))]
 
 
 def answer_positions(qs: list[dict]) -> list[int]:

@@ -155,16 +155,23 @@ def test_copy_outside_a_git_repository_says_so(tmp_path):
         student_copy.make_student_copy(tmp_path / "copie", root=tmp_path / "cours")
 
 
-def test_without_nbgrader_the_command_answers_in_french(tmp_path):
-    """Dans l'environnement élève (sans nbgrader), un message en français, pas une trace d'import."""
+@pytest.mark.parametrize("command, argv, rc", [("grade", ["--help"], 2), ("build_exercises", ["--check"], 2),
+                                               ("student_copy", ["COPIE"], 1)])
+def test_every_instructor_command_answers_in_french_without_nbgrader(command, argv, rc, tmp_path):
+    """Les trois commandes que pip installe passent par ``commands`` : sans nbgrader, même
+    ``course-grade --help`` répond en français (avant, l'import de ``cli`` levait une trace)."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert f"course_lib.grading.commands:{command}" in scripts.values(), scripts
+    argv = [str(tmp_path / "copie") if a == "COPIE" else a for a in argv]
     code = ("import sys\nsys.modules['nbgrader'] = None\n"
-            "from course_lib.grading.student_copy import main\n"
-            f"raise SystemExit(main([{str(tmp_path / 'copie')!r}]))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+            f"from course_lib.grading.commands import {command}\n"
+            f"raise SystemExit({command}({argv!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == rc, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "ModuleNotFoundError" not in proc.stderr, proc.stderr
-    assert "nbgrader" in proc.stderr and "[instructor]" in proc.stderr and "Installez" in proc.stderr
+    assert "nbgrader manque" in proc.stderr and "[instructor]" in proc.stderr, proc.stderr
     assert not (tmp_path / "copie").exists()
 
 

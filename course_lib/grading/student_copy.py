@@ -40,6 +40,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .commands import NBGRADER_MISSING, nbgrader_missing
 from .exercises import ROOT, SOLUTIONS_DIR, STUDENT_DIR
 from .generate import build
 
@@ -61,13 +62,6 @@ DEPOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 DEFAULT_DEPOT = "course-pruning/chapitre-8-5-eleves"
 STUDENT_EXTRA = ("pytest", "nbval")  # l'extra « test » de la copie, bornes prises à l'extra dev
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-NBGRADER_MISSING = (
-    "nbgrader manque à cet environnement (celui de `make lab` est l'environnement élève) ; la "
-    "copie en a besoin pour régénérer les exercices élèves et vérifier qu'ils sont à jour. "
-    "Installez les outils enseignant : `.venv/bin/pip install -e '.[instructor]'` "
-    "(ou `make venv-dev`), puis relancez.")
-
-
 class MissingTool(RuntimeError):
     """Un outil enseignant (nbgrader) manque à l'environnement ; le message dit quoi installer."""
 
@@ -288,7 +282,7 @@ def _copy_from(root: Path, target: Path, depot: str) -> list[Path]:
         stale = build(root / SOLUTIONS_DIR.relative_to(ROOT), root / STUDENT_DIR.relative_to(ROOT),
                       check=True)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] != "nbgrader":
+        if not nbgrader_missing(exc):
             raise
         raise MissingTool(NBGRADER_MISSING) from None
     if stale:
