@@ -57,6 +57,8 @@ FORBIDDEN_TEXT = re.compile(r"\bgrading\b|\bsolutions/|course-grade|BEGIN (SOLUT
 # Une ligne qui n'est QUE le marqueur (comme nbgrader les lit) ; un texte qui en parle ne compte pas.
 MARKER_LINE = re.compile(r"^[#\s/%*-]*(BEGIN|END) (SOLUTION|HIDDEN TESTS)[\s*/-]*$", re.M)
 # Dans le modèle du README : « <!-- section du dépôt des enseignants : Titre --> ».
+# Dans le modèle du README : les durées mesurées, reprises du README principal.
+TIMINGS = "<!-- durées du dépôt des enseignants -->"
 INCLUDE = re.compile(r"^<!-- section du dépôt des enseignants : (.+?) -->$", re.M)
 DEPOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 DEFAULT_DEPOT = "course-pruning/chapitre-8-5-eleves"
@@ -152,7 +154,20 @@ def student_readme(root: Path = ROOT, depot: str = DEFAULT_DEPOT) -> str:
     main = (root / "README.md").read_text(encoding="utf-8")
     template = (root / TEMPLATES / "README.md").read_text(encoding="utf-8")
     text = INCLUDE.sub(lambda m: readme_section(main, m.group(1)).rstrip("\n"), template)
-    return text.replace("{{depot}}", depot)
+    return text.replace(TIMINGS, timings_paragraph(main)).replace("{{depot}}", depot)
+
+
+def timings_paragraph(main: str) -> str:
+    """Le paragraphe des durées mesurées du README principal (généré par ``scripts/readme_timings.py``
+    entre ``<!-- durées:début -->`` et ``<!-- durées:fin -->``), sans son renvoi à
+    ``benchmarks/RESULTS.md``, qui n'est pas dans la copie."""
+    found = re.search(r"^<!-- durées:début -->\n(.*?)\n<!-- durées:fin -->$", main, re.S | re.M)
+    if not found:
+        raise RuntimeError("README.md : paragraphe des durées introuvable (marqueurs « <!-- durées:début --> » "
+                           "et « <!-- durées:fin --> ») ; lancez `python scripts/readme_timings.py`.")
+    text = re.sub(r" ; détails [^\n]*?: \[benchmarks/RESULTS\.md\]\(benchmarks/RESULTS\.md\)", "",
+                  found.group(1))
+    return text.replace("Mesures : `make bench`, ", "Mesures du ")
 
 
 def student_pyproject(root: Path = ROOT) -> str:
