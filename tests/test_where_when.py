@@ -24,6 +24,7 @@ from course_lib.allocation import (
     uniform_allocation,
 )
 from course_lib.criteria import snip_saliency
+from course_lib.data import load_data
 from course_lib.experiments import where_when as ww
 from course_lib.masks import apply_masks, create_masks, get_masks, get_weights
 from course_lib.models import SmallCNN
@@ -295,6 +296,43 @@ def test_sentence_follows_the_verdict(monkeypatch):
     fake_results(monkeypatch, ww.SHUFFLED, ww.SNIP)
     s = ww.say_snip_shuffle()
     assert "**tenu** (et même dépassé)" in s.text
+
+
+def test_allocation_protocol_is_the_first_part_of_the_full_one(monkeypatch):
+    """``allocation_run`` (les répartitions seules, utilisées sur MNIST-5k) refait exactement les
+    étapes 1, 2 et (a) du protocole complet : mêmes nombres, graine par graine (ici sur *digits*,
+    grille réduite pour aller vite)."""
+    monkeypatch.setattr(ww, "EPOCHS", 2)
+    monkeypatch.setattr(ww, "RETRAIN", 1)
+    monkeypatch.setattr(ww, "ALLOCATION_SPARSITIES", (0.9,))
+    data = load_data("digits")
+    part = ww.allocation_run(3, data)
+    full = ww.where_when_run(3, data)
+    assert part.values == {k: full.values[k] for k in part.values}
+    assert set(part.values) == {"dense", *(ww.allocation_key(m, 0.9) for m in ww.ALLOCATIONS),
+                                *(ww.within_key(m) for m in ww.ALLOCATIONS)}
+    assert part.scan == full.scan and part.shapes == full.shapes
+
+
+def test_mnist_sentences_name_their_dataset_and_claim(monkeypatch):
+    seeds = tuple(range(6))
+    high, low = (0.97, 0.98, 0.96, 0.97, 0.98, 0.97), (0.90, 0.91, 0.92, 0.90, 0.91, 0.90)
+    stats = {ww.allocation_key(ww.SENSITIVITY, 0.9): SeedStats(high, seeds),
+             ww.allocation_key(ww.UNIFORM, 0.9): SeedStats(low, seeds)}
+    asked = []
+
+    def fake(dataset="mnist", seeds=ww.SEEDS, progress=True):
+        asked.append(dataset)
+        return ww.WhereWhenResults(SeedResults(stats), {}, {}, {}, dataset, ww.ALLOCATION_EPOCHS)
+
+    with pytest.raises(ValueError, match="dataset doit valoir"):
+        ww.allocation_results("cifar")
+    monkeypatch.setattr(ww, "allocation_results", fake)
+    s = ww.say_allocation_vs(ww.UNIFORM, dataset="mnist")
+    assert asked == ["mnist"] and "(CNN, MNIST-5k)" in s.text and "nettement au-dessus" in s.text
+    assert s.claim_id == "sensibilite-contre-uniforme-90-mnist"
+    with pytest.raises(ValueError, match="dataset doit valoir"):
+        ww.say_allocation_vs(ww.UNIFORM, dataset="cifar")
 
 
 # ----------------------------------------------------------------------------- démonstration

@@ -115,9 +115,8 @@ class SeedRun:
     global_allocations: dict[float, dict[str, float]]
 
 
-def where_when_run(seed: int, data) -> SeedRun:
-    """Une graine du protocole du module (voir sa description) ; ``data`` : *digits*."""
-    sched, out = schedule(), {}
+def _dense_and_scan(seed: int, data):
+    """Étapes 1 et 2 : le réseau dense entraîné, sa copie initiale, θ_{T−t}, sa précision de test et son balayage."""
     model = build_model(data, seed=seed)
     init = copy.deepcopy(model)
     rewind_point = {}
@@ -126,12 +125,13 @@ def where_when_run(seed: int, data) -> SeedRun:
         if epoch == EPOCHS - RETRAIN:
             rewind_point["weights"] = weights_snapshot(m)
 
-    train_with_schedule(model, data.train, sched, 0, EPOCHS, seed=seed, on_epoch_end=keep)
-    out["dense"] = evaluate(model, data.test)
-    scan = sensitivity_scan(model, data.val)
-    last_lr = sched(EPOCHS - 1)
+    train_with_schedule(model, data.train, schedule(), 0, EPOCHS, seed=seed, on_epoch_end=keep)
+    return model, init, rewind_point["weights"], evaluate(model, data.test), sensitivity_scan(model, data.val)
 
-    # (a) où : quatre répartitions à chaque sparsité, même fine-tuning
+
+def _allocation_part(model: nn.Module, scan: SensitivityScan, data, seed: int, out: dict[str, float]) -> None:
+    """(a) où : les quatre répartitions à chaque sparsité, même fine-tuning ; remplit ``out``."""
+    last_lr = schedule()(EPOCHS - 1)
     for s in ALLOCATION_SPARSITIES:
         for method, alloc in allocations(model, scan, s).items():
             out[allocation_key(method, s)] = _retrained(model, allocation_masks(model, alloc), data, EPOCHS,
@@ -140,12 +140,32 @@ def where_when_run(seed: int, data) -> SeedRun:
         ok = [s for s in ALLOCATION_SPARSITIES if out[allocation_key(method, s)] >= out["dense"] - WITHIN]
         out[within_key(method)] = max(ok, default=0.0)
 
+
+def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {n: tuple(w.shape) for n, w in get_weights(model).items()}
+
+
+def allocation_run(seed: int, data) -> SeedRun:
+    """Une graine des seules étapes 1, 2 et (a) (voir la description du module), sur ``data``."""
+    model, init, _, dense, scan = _dense_and_scan(seed, data)
+    out = {"dense": dense}
+    _allocation_part(model, scan, data, seed, out)
+    return SeedRun(out, scan, _shapes(init), {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
+
+
+def where_when_run(seed: int, data) -> SeedRun:
+    """Une graine du protocole du module (voir sa description) ; ``data`` : *digits*."""
+    model, init, theta_rewind, dense, scan = _dense_and_scan(seed, data)
+    out = {"dense": dense}
+    last_lr = schedule()(EPOCHS - 1)
+    _allocation_part(model, scan, data, seed, out)
+
     # (b) quand, après : même masque global, t époques chacune
     masks = allocation_masks(model, global_allocation(model, REWIND_SPARSITY))
     start = EPOCHS - RETRAIN
     out[FINE_TUNING] = _retrained(model, masks, data, start, EPOCHS, seed + 1, lr=last_lr)
     out[LR_REWIND] = _retrained(model, masks, data, start, EPOCHS, seed + 1)
-    rewound = rewind_weights(apply_masks(copy.deepcopy(model), masks), rewind_point["weights"])
+    rewound = rewind_weights(apply_masks(copy.deepcopy(model), masks), theta_rewind)
     out[WEIGHT_REWIND] = _retrained(rewound, {}, data, start, EPOCHS, seed + 1)
     reinit = random_reinit(apply_masks(copy.deepcopy(model), masks), seed)
     out[REINIT] = _retrained(reinit, {}, data, start, EPOCHS, seed + 1)
@@ -157,8 +177,13 @@ def where_when_run(seed: int, data) -> SeedRun:
                     (SHUFFLED, shuffle_within_layers(snip, seed))):
         out[name] = _retrained(init, m, data, 0, EPOCHS, seed)
 
-    shapes = {n: tuple(w.shape) for n, w in get_weights(init).items()}
-    return SeedRun(out, scan, shapes, {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
+    return SeedRun(out, scan, _shapes(init), {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
+
+
+# Époques d'une graine : tout le protocole, ou les seules étapes 1, 2 et (a).
+ALLOCATION_EPOCHS = EPOCHS + len(ALLOCATION_SPARSITIES) * len(ALLOCATIONS) * ALLOCATION_FINE_TUNE
+PROTOCOL_EPOCHS = ALLOCATION_EPOCHS + 4 * RETRAIN + 3 * EPOCHS
+DATASET_NAMES = {"digits": "*digits*", "mnist": "MNIST-5k"}
 
 
 @dataclass(frozen=True)
@@ -169,13 +194,13 @@ class WhereWhenResults:
     scans: dict[int, SensitivityScan]
     shapes: dict[str, tuple[int, ...]]
     global_allocations: dict[int, dict[float, dict[str, float]]]
+    dataset: str = "digits"
+    epochs_per_seed: int = PROTOCOL_EPOCHS
 
     @property
     def epochs(self) -> int:
-        """Coût du protocole, en époques de *digits* (toutes graines)."""
-        per_seed = (EPOCHS + len(ALLOCATION_SPARSITIES) * len(ALLOCATIONS) * ALLOCATION_FINE_TUNE
-                    + 4 * RETRAIN + 3 * EPOCHS)
-        return per_seed * len(self.scans)
+        """Coût du protocole, en époques de ``dataset`` (toutes graines)."""
+        return self.epochs_per_seed * len(self.scans)
 
     @property
     def evaluations(self) -> int:
@@ -185,36 +210,68 @@ class WhereWhenResults:
 _MEMO: dict[str, WhereWhenResults] = {}
 
 
-def where_when_results(seeds=SEEDS, progress: bool = True) -> WhereWhenResults:
-    """Le protocole du module sur ``seeds``, calculé une fois (cache disque et mémoire du processus)."""
-    seeds = tuple(int(s) for s in seeds)
-    key = dict(seeds=seeds, epochs=EPOCHS, schedule=repr(SCHEDULE), retrain=RETRAIN,
-               sparsities=ALLOCATION_SPARSITIES, fine_tune=ALLOCATION_FINE_TUNE, tolerance=TOLERANCE,
-               rewind=REWIND_SPARSITY, init=INIT_SPARSITY)
+def _over_seeds(run, dataset: str, seeds, progress: bool, desc: str, epochs_per_seed: int) -> WhereWhenResults:
+    data = load_data(dataset)
+    runs = {}
 
-    def compute():
-        data = load_data("digits")
-        runs = {}
+    def one(seed):
+        runs[seed] = run(seed, data)
+        return runs[seed].values
 
-        def one(seed):
-            runs[seed] = where_when_run(seed, data)
-            return runs[seed].values
+    res = over_seeds(one, seeds, desc=desc, progress=progress)
+    return WhereWhenResults(res, {s: r.scan for s, r in runs.items()}, runs[seeds[0]].shapes,
+                            {s: r.global_allocations for s, r in runs.items()}, dataset, epochs_per_seed)
 
-        res = over_seeds(one, seeds, desc="où et quand élaguer", progress=progress)
-        return WhereWhenResults(res, {s: r.scan for s, r in runs.items()}, runs[seeds[0]].shapes,
-                                {s: r.global_allocations for s, r in runs.items()})
 
-    k = cache_key("where_when", **key)
+def _memo(name: str, compute, **key) -> WhereWhenResults:
+    k = cache_key(name, **key)
     if k not in _MEMO:
-        _MEMO[k] = cached("where_when", compute, **key)
+        _MEMO[k] = cached(name, compute, **key)
     return _MEMO[k]
+
+
+def _protocol_key(seeds) -> dict:
+    return dict(seeds=seeds, epochs=EPOCHS, schedule=repr(SCHEDULE), retrain=RETRAIN,
+                sparsities=ALLOCATION_SPARSITIES, fine_tune=ALLOCATION_FINE_TUNE, tolerance=TOLERANCE,
+                rewind=REWIND_SPARSITY, init=INIT_SPARSITY)
+
+
+def where_when_results(seeds=SEEDS, progress: bool = True) -> WhereWhenResults:
+    """Le protocole du module sur ``seeds`` (*digits*), calculé une fois (cache disque et mémoire du processus)."""
+    seeds = tuple(int(s) for s in seeds)
+    return _memo("where_when", lambda: _over_seeds(where_when_run, "digits", seeds, progress,
+                                                     "où et quand élaguer", PROTOCOL_EPOCHS),
+                 **_protocol_key(seeds))
+
+
+def allocation_results(dataset: str = "mnist", seeds=SEEDS, progress: bool = True) -> WhereWhenResults:
+    """Les seules étapes 1, 2 et (a) (répartitions) sur ``dataset`` (``"digits"`` ou ``"mnist"``),
+    mêmes réglages et mêmes graines que le protocole complet ; rangées dans le cache.
+
+    Sur MNIST-5k, une époque coûte une vingtaine de fois celle de *digits* (images 28×28, 3 500
+    images d'entraînement) : c'est pourquoi le notebook 13 ne la lance qu'à la demande.
+    """
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset doit valoir l'un de {tuple(DATASET_NAMES)} ; reçu {dataset!r}.")
+    seeds = tuple(int(s) for s in seeds)
+    return _memo("where_allocation", lambda: _over_seeds(allocation_run, dataset, seeds, progress,
+                                                           f"répartitions ({dataset})", ALLOCATION_EPOCHS),
+                 dataset=dataset, **_protocol_key(seeds))
+
+
+def _results(dataset: str, seeds) -> SeedResults:
+    """Les précisions des répartitions : celles du protocole complet sur *digits*, sinon celles de
+    :func:`allocation_results` (mêmes étapes 1, 2 et (a), mêmes graines)."""
+    if dataset == "digits":
+        return where_when_results(seeds).results
+    return allocation_results(dataset, seeds).results
 
 
 # ============================================================================ phrases
 
-def _setting(res: SeedResults, key: str) -> str:
+def _setting(res: SeedResults, key: str, dataset: str = "digits") -> str:
     """« Sur 6 graines (CNN, *digits*) » : le début de chaque phrase."""
-    return f"Sur {len(res[key].seeds)} graines (CNN, *digits*)"
+    return f"Sur {len(res[key].seeds)} graines (CNN, {DATASET_NAMES[dataset]})"
 
 
 def within_table(results: WhereWhenResults) -> list[list[str]]:
@@ -230,17 +287,25 @@ def within_table(results: WhereWhenResults) -> list[list[str]]:
     return rows
 
 
-def say_allocation_vs(other: str, sparsity: float = 0.9, seeds=SEEDS) -> Statement:
-    """Répartition par sensibilité contre ``other`` (uniforme, globale ou ERK), précision à ``sparsity``."""
+def _claim_suffix(dataset: str) -> str:
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset doit valoir l'un de {tuple(DATASET_NAMES)} ; reçu {dataset!r}.")
+    return "" if dataset == "digits" else f"-{dataset}"
+
+
+def say_allocation_vs(other: str, sparsity: float = 0.9, seeds=SEEDS, dataset: str = "digits") -> Statement:
+    """Répartition par sensibilité contre ``other`` (uniforme, globale ou ERK), précision à ``sparsity``,
+    sur ``dataset`` (*digits* : le protocole complet ; ``"mnist"`` : :func:`allocation_results`)."""
     if other not in (UNIFORM, GLOBAL, ERK):
         raise ValueError(f"other doit valoir {UNIFORM!r}, {GLOBAL!r} ou {ERK!r} ; reçu {other!r}.")
     if sparsity not in ALLOCATION_SPARSITIES:
         raise ValueError(f"sparsity doit être l'une des sparsités mesurées {ALLOCATION_SPARSITIES} ; reçu {sparsity!r}.")
-    res = where_when_results(seeds).results
+    suffix = _claim_suffix(dataset)
+    res = _results(dataset, seeds)
     a, b = allocation_key(SENSITIVITY, sparsity), allocation_key(other, sparsity)
-    p, setting = pct(sparsity, 0), _setting(res, a)
+    p, setting = pct(sparsity, 0), _setting(res, a, dataset)
     return say(
-        f"sensibilite-contre-{SLUG[other]}-{round(100 * sparsity)}",
+        f"sensibilite-contre-{SLUG[other]}-{round(100 * sparsity)}{suffix}",
         compare(res[a], res[b]), label=f"sensibilité − {other}, {p}",
         net=(f"{setting}, à {p} de sparsité globale et après le même fine-tuning, la répartition par sensibilité "
              f"finit nettement au-dessus de la répartition {other} : donner à chaque couche la part que le "
@@ -253,22 +318,24 @@ def say_allocation_vs(other: str, sparsity: float = 0.9, seeds=SEEDS) -> Stateme
     )
 
 
-def say_within_dense(method: str = SENSITIVITY, other: str = UNIFORM, seeds=SEEDS) -> Statement:
-    """Plus grande sparsité de la grille restée à 0,5 point du dense : ``method`` contre ``other``."""
+def say_within_dense(method: str = SENSITIVITY, other: str = UNIFORM, seeds=SEEDS,
+                     dataset: str = "digits") -> Statement:
+    """Plus grande sparsité de la grille restée à 0,5 point du dense : ``method`` contre ``other``, sur ``dataset``."""
     for name, m in (("method", method), ("other", other)):
         if m not in ALLOCATIONS:
             raise ValueError(f"{name} doit valoir l'un de {ALLOCATIONS} ; reçu {m!r}.")
-    res = where_when_results(seeds).results
+    suffix = _claim_suffix(dataset)
+    res = _results(dataset, seeds)
     a, b = res[within_key(method)], res[within_key(other)]
-    setting = _setting(res, within_key(method))
+    setting = _setting(res, within_key(method), dataset)
     return say(
-        f"sparsite-a-05-point-{SLUG[method]}-contre-{SLUG[other]}",
+        f"sparsite-a-05-point-{SLUG[method]}-contre-{SLUG[other]}{suffix}",
         compare(a, b), label=f"sparsité max. {method} − {other}",
         net=(f"{setting}, la répartition « {method} » reste à 0,5 point du dense jusqu'à une sparsité nettement "
              f"plus haute que la répartition « {other} » : {a.fmt(0)} contre {b.fmt(0)}."),
         pas_net=(f"{setting}, on ne peut pas départager « {method} » ({a.fmt(0)}) et « {other} » ({b.fmt(0)}) "
-                 "sur la sparsité atteinte à 0,5 point du dense : la grille est grossière et 0,5 point vaut "
-                 "moins de deux images de test."),
+                 "sur la sparsité atteinte à 0,5 point du dense : la grille est grossière et 0,5 point ne "
+                 "représente que quelques images de test."),
         inverse=(f"{setting}, la répartition « {other} » reste à 0,5 point du dense jusqu'à une sparsité "
                  f"nettement plus haute que « {method} » : {b.fmt(0)} contre {a.fmt(0)}."),
     )
