@@ -30,12 +30,13 @@ from ..fr import escape_markdown, pct
 from ..masks import create_masks_from_importance, get_weights
 from ..seeds import SeedResults, SeedStats, over_seeds
 from ..training import train_baseline
+from .comparison import CRITERION_LABELS
 from .sensitivity import MaskedEvaluator
 
 # Les noms que lit l'élève (légendes, tableaux) ; l'ordre est celui des tableaux.
 MAGNITUDE = "magnitude |w|"
 RANDOM = "hasard"
-TAYLOR = "Taylor par exemple"
+TAYLOR = CRITERION_LABELS["gradient"]  # un seul libellé pour tout le cours
 TAYLOR_MEAN = "Taylor |w·ḡ|"
 TAYLOR_SQUARED = "Taylor (w·g)²"
 CHAPTER = "chapitre |w|·moy|g_b|"
