@@ -98,10 +98,10 @@ LAYER_NAME = re.compile(r"(?<![\w.])[a-z_]+\.\d+(?:\.(?:weight|bias))?(?![\w])|\
 SNAKE = re.compile(r"(?<![\w.\-/])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/(])")
 MATH_SUBSCRIPT = re.compile(r"[a-z]{1,2}(?:_[a-z0-9]{1,2})+")  # g_b, s_t : notation
 # « couche couche », « Fisher Fisher » : un mot écrit deux fois de suite (« nous nous », « vous vous » : français).
-REPEATED_WORD = re.compile(r"(?<![\w'’-])([^\W\d_]{2,})\s+\1(?![\w'’-])", re.I)
+REPEATED_WORD = re.compile(r"(?<![\w'’-])([^\W\d_]{2,})[^\S\n]+\1(?![\w'’-])", re.I)
 REPEAT_OK = {"nous", "vous"}
 # « lot(s) », « élagage(s) » : un pluriel entre parenthèses ; le nombre connu, on accorde.
-PLURAL_PARENS = re.compile(r"[^\W\d_]{2,}\((?:s|es|x)\)")
+PLURAL_PARENS = re.compile(r"[^\W\d_]{2,}\((?:s|es|x|aux)\)")
 # « 0 tours », « 1 lots » : après 0 ou 1 (ou 0,5), le nom reste au singulier.
 SINGULAR_NUMBER = re.compile(r"(?<![\w,.\u202f\u00a0])(?:0|1|0,\d+|1,\d+)[ \u00a0]([^\W\d_]{2,}[sx])(?![\w'’-])")
 # Mots qui finissent par -s ou -x au singulier, et mots outils qui suivent un nombre sans s'y accorder.
@@ -119,7 +119,7 @@ _ITEM = r"'(?:[−\-\d\s,.\u202f%]+|[A-Z][a-z]+(?:[A-Z][a-z]+)+)'"
 PYTHON_LIST = re.compile(rf"\[{_ITEM}(?:,\s*{_ITEM})*\]")
 # Tournures fautives déjà vues : un libellé ambigu, un accord oublié.
 WRONG_PHRASES = [
-    (re.compile(r"\b(?:Taylor|Fisher) par exemple\b"),
+    (re.compile(r"\b(?:Taylor|Fisher)\s+\**par exemple\b"),
      "se lit « Taylor, par exemple » : dites « (gradient de chaque exemple) »"),
     (re.compile(r"\bportée global\b"), "accord : « portée globale »"),
 ]
