@@ -39,7 +39,7 @@ from ..experiments.sensitivity import (
     spearman_rho,
     true_loss_increase,
 )
-from ..fr import NNBSP, num, pct
+from ..fr import NNBSP, count, num, pct
 from ..masks import LayerCollapseWarning, create_masks_from_importance, get_weights, remove_masks
 from ._base import Demo
 
@@ -271,7 +271,7 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
     criterion = widgets.Dropdown(options=list(predicted(1, "fisher")), value="OBD ½·H·w²", description="critère")
     estimator = widgets.ToggleButtons(
         options=[(label, key) for key, label in ESTIMATOR_LABELS.items()], value="fisher",
-        description="estimateur de la Fisher")
+        description="estimateur")
 
     def render(n_batches, criterion, estimator):
         scores = predicted(n_batches, estimator)
@@ -305,7 +305,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     ReLU, ou ``layer``), et le point de mesure.
     Les canaux d'APoZ le plus élevé sont retirés (poids et biais mis à zéro) et la précision
     de test est affichée. APoZ est mesuré une fois sur toute la validation (``data.val``, comme
-    Hu et al., 2016, éq. (1)), en mode eval : la validation choisit, le test rend compte.
+    Hu et al., 2016, éq. (1)), en mode évaluation : la validation choisit, le test rend compte.
     """
     mapping = relu_to_layer(model)
     after = compute_apoz(model, data)
@@ -317,10 +317,10 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     evaluator = MaskedEvaluator(model, data.test)
     names = plots.layer_labels(get_weights(model))
     shown = {r: names.get(f"{mapping[r]}.weight", mapping[r]) for r in relus}  # ReLU nommée par sa couche
-    options = [(f"{shown[r]} ({after[r].numel()} canaux)", r) for r in relus]
+    options = [(f"{shown[r]} ({count(after[r].numel(), 'canal', 'canaux')})", r) for r in relus]
     if layer is not None and layer not in relus:
         raise ValueError(f"layer={layer!r} : choisissez une ReLU parmi {relus}.")
-    layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="couche")
+    layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="ReLU de la")
     where = widgets.ToggleButtons(options=[("après la ReLU", "après"), ("avant la ReLU (chapitre)", "avant")],
                                   value="après", description="mesure")
     slider = widgets.SelectionSlider(options=[(_pct_label(f), float(f)) for f in fractions], value=float(value),
@@ -333,7 +333,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         acc = evaluator.accuracy(channel_masks(evaluator.model, mapping[layer], removed))
         fig, ax = plt.subplots(figsize=(7, 2.8))
         plots.apoz_bars(ax, values, removed,
-                        f"APoZ {where} la ReLU, {shown[layer]} : {len(removed)} canaux retirés, "
+                        f"APoZ {where} la ReLU, {shown[layer]} : {count(len(removed), 'canal retiré', 'canaux retirés')}, "
                         f"précision (test) {pct(acc)}")
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}
