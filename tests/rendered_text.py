@@ -108,7 +108,7 @@ SINGULAR_NUMBER = re.compile(r"(?<![\w,.\u202f\u00a0])(?:0|1|0,\d+|1,\d+)[ \u00a
 SINGULAR_OK = {"fois", "pas", "poids", "temps", "mois", "cours", "processus", "taux", "prix", "choix", "dans",
                "sans", "sous", "sur", "très", "plus", "moins", "puis", "mais", "après", "depuis", "alors", "les",
                "des", "ses", "ces", "mes", "nos", "vos", "aux", "tous", "toujours", "jamais", "parmi", "vers",
-               "chez", "lors", "ainsi", "près", "dès", "deux", "trois", "six", "dix", "voix", "bras", "corps", "index"}
+               "chez", "lors", "ainsi", "près", "dès", "hors", "deux", "trois", "six", "dix", "voix", "bras", "corps", "index"}
 # « DataBundle('digits', train=1079) », « PruningScheduler(schedule='cubic', pas=85) » : la
 # représentation Python d'un objet, imprimée pour l'élève ; une valeur que la cellule RENVOIE
 # (``text/plain``), un bloc de code ou du code entre accents graves restent du code.

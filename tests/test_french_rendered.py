@@ -54,7 +54,7 @@ GOOD = [f"précision 0,91 ; 80{NNBSP}% des poids ; en 29{NNBSP}s", "exercice 8.5
         "la couche cachée 1, la couche de sortie", "$w_j = 0.5$ et `x = 0.5`", "voir 05_one_shot.ipynb",
         "https://example.org/v1.2", "course_lib.fr.pct", "<style>.a { width: 0.5em }</style>texte",
         "le *weight decay*", "g_b, s_t", "le cours MIT 6.5940",
-        "nous nous arrêtons ; de $\\log|w|$ de chaque couche", "2 lots, 0 tour, 1 pas, 1 fois, 0,5 point",
+        "nous nous arrêtons ; de $\\log|w|$ de chaque couche", "2 lots, 0 tour, 1 pas, 1 fois, 0,5 point, dont 1 hors budget",
         f"38{NNBSP}282 paramètres, 1{NNBSP}500 poids, en 2021", "fini : oui", "paramètres : ['bias', 'weight_orig']",
         "Taylor (gradient de chaque exemple), portée globale", "par exemple, la magnitude"]
 
