@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ._validation import check_fraction, check_loader, check_real
-from .fr import md_table, pct
+from .fr import md_table, num, pct
 from .masks import (
     apply_masks,
     create_masks,
@@ -66,7 +66,7 @@ class SensitivityScan:
         """Tableau Markdown : une ligne par couche (nommée par ``labels`` s'il est donné), une colonne par sparsité."""
         labels = labels or {}
         head = ["couche", "poids"] + [pct(s, 0) for s in self.sparsities]
-        rows = [[labels.get(n, n), str(self.sizes[n])] + [pct(a) for a in accs] for n, accs in self.accuracy.items()]
+        rows = [[labels.get(n, n), num(self.sizes[n], 0)] + [pct(a) for a in accs] for n, accs in self.accuracy.items()]
         return md_table(head, rows)
 
     def _repr_markdown_(self) -> str:
