@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.fr import MINUS, NBSP, NNBSP, count, group_thousands, num, pct, percent_formatter, pm
+from course_lib.fr import (
+    MINUS,
+    NBSP,
+    NNBSP,
+    count,
+    group_thousands,
+    num,
+    pct,
+    percent_formatter,
+    pm,
+)
 
 
 @pytest.mark.parametrize(("x", "digits", "expected"), [
