@@ -191,7 +191,7 @@ def compute_gradient_salience(model: nn.Module, loss_fn, data_loader, n_batches:
 
 def per_example_taylor_salience(model: nn.Module, loss_fn, data_loader, n_batches: int | None = None,
                                 chunk_size: int = 64) -> dict[str, torch.Tensor]:
-    """Critère de Taylor **par exemple** : I_j = (1/N) Σ_m |w_j · g_j^(m)|, g_j^(m) = ∂ℓ_m/∂w_j.
+    """Critère de Taylor calculé **exemple par exemple** : I_j = (1/N) Σ_m |w_j · g_j^(m)|, g_j^(m) = ∂ℓ_m/∂w_j.
 
     Molchanov, Tyree, Karras, Aila & Kautz, 2017, *Pruning Convolutional Neural Networks for
     Resource Efficient Inference* (ICLR), §2.2 : éq. 8, Θ_TE = |(1/M) Σ_m (∂C/∂z_m) z_m|, et la

@@ -44,6 +44,19 @@ class DataBundle:
         sizes = ", ".join(f"{k}={len(getattr(self, k).dataset)}" for k in ("train", "val", "test"))
         return f"DataBundle({self.name!r}, {sizes}, input_shape={self.input_shape}, classes={self.num_classes})"
 
+    NAMES_FR = {"digits": "digits (chiffres manuscrits)", "mnist": "MNIST (chiffres manuscrits)",
+                "cifar10": "CIFAR-10 (photos en couleur)"}
+
+    def __str__(self) -> str:
+        """Ce que ``print(data)`` dit à l'élève : « Jeu digits (...) : 1 079 images d'entraînement, ... »."""
+        from course_lib.fr import num
+
+        n = {k: num(len(getattr(self, k).dataset), 0) for k in ("train", "val", "test")}
+        channels, height, width = self.input_shape
+        image = f"{height} × {width}" + ("" if channels == 1 else f", {channels} canaux")
+        return (f"Jeu de données {self.NAMES_FR.get(self.name, self.name)} : {n['train']} images d'entraînement, "
+                f"{n['val']} de validation, {n['test']} de test ; images {image}, {self.num_classes} classes.")
+
 
 def _split_indices(labels: np.ndarray, fractions: tuple[float, float], seed: int):
     """Découpage stratifié et déterministe en (train, val, test)."""

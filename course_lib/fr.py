@@ -64,16 +64,54 @@ def pm(mean, spread, digits: int = 1, percent: bool = True) -> str:
     return text + (NNBSP + "%" if percent else "")
 
 
-def percent_formatter(digits: int = 0):
-    """Formateur d'axe matplotlib : graduations en « 90 % » (valeurs en fractions).
+def count(n, singular: str, plural: str | None = None) -> str:
+    """« 0 tour », « 1 lot », « 3 lots », « 64 canaux », « 1 500 exemples » : le nombre et son nom accordé.
 
+    En français, 0 et 1 (et tout nombre inférieur à 2) prennent le singulier. ``plural`` : le pluriel
+    s'il ne s'obtient pas en ajoutant « s » (« canal », « canaux »).
+    """
+    n = _real(n, "n")
+    word = singular if abs(n) < 2 else (plural or singular + "s")
+    return f"{num(n, 0 if n == int(n) else 1)} {word}"
+
+
+def _needed_digits(fractions) -> int:
+    """Le moins de décimales qui écrit exactement chaque pourcentage de ``fractions`` (4 au plus)."""
+    for digits in range(5):
+        if all(abs(100 * v - round(100 * v, digits)) < 1e-6 for v in fractions):
+            return digits
+    return 4
+
+
+def percent_formatter(digits: int | None = None):
+    """Formateur d'axe matplotlib : graduations en « 90 % », « 82,5 % » (valeurs en fractions).
+
+    Chaque graduation est écrite exactement : autant de décimales qu'il en faut pour les graduations
+    de l'axe (« 82,5 % », jamais « 82 % » posé à 82,5), ``digits`` au moins s'il est donné.
     Met aussi les autres graduations à la française (:func:`french_ticks`).
     """
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import Formatter
 
-    _digits(digits)
+    minimum = 0 if digits is None else _digits(digits)
     french_ticks()
-    return FuncFormatter(lambda v, _pos: pct(v, digits))
+
+    class FrenchPercentFormatter(Formatter):
+        ticks: list = []  # les graduations de l'axe, données par matplotlib avant l'écriture
+
+        def set_locs(self, locs):
+            self.ticks = list(locs)
+
+        def __call__(self, x, pos=None):
+            return pct(x, max(minimum, _needed_digits(self.ticks or [x])))
+
+    return FrenchPercentFormatter()
+
+
+def group_thousands(label: str) -> str:
+    """« 35000 » → « 35 000 », « −1200,5 » → « −1 200,5 » (espace fine insécable) dans un libellé de graduation."""
+    import re
+
+    return re.sub(r"(?<![\d,.])\d{4,}", lambda m: f"{int(m.group(0)):,}".replace(",", NNBSP), label)
 
 
 def decimal_comma(label: str) -> str:
@@ -101,7 +139,8 @@ def french_ticks() -> None:
 
     class FrenchScalarFormatter(ticker.ScalarFormatter):
         def __call__(self, x, pos=None):
-            return decimal_comma(super().__call__(x, pos))
+            label = decimal_comma(super().__call__(x, pos))
+            return label if "$" in label else group_thousands(label)
 
         def get_offset(self):
             return decimal_comma(super().get_offset())

@@ -31,7 +31,7 @@ from ._validation import (
     check_importance,
     check_other_masks,
 )
-from .fr import layer_labels, pct
+from .fr import layer_labels, num, pct
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -400,8 +400,10 @@ class SparsityReport:
         width = max(len("réseau entier"), *(len(layer.label or layer.name) for layer in self.layers))
         lines = [f"{'couche':<{width}}  {'nuls':>9} / {'total':<9} sparsité"]
         for layer in self.layers:
-            lines.append(f"{layer.label or layer.name:<{width}}  {layer.zeros:>9} / {layer.total:<9} {pct(layer.sparsity, 2):>8}")
-        lines.append(f"{'réseau entier':<{width}}  {self.zeros:>9} / {self.total:<9} {pct(self.global_sparsity, 2):>8}")
+            lines.append(f"{layer.label or layer.name:<{width}}  {num(layer.zeros, 0):>9} / {num(layer.total, 0):<9} "
+                         f"{pct(layer.sparsity, 2):>8}")
+        lines.append(f"{'réseau entier':<{width}}  {num(self.zeros, 0):>9} / {num(self.total, 0):<9} "
+                     f"{pct(self.global_sparsity, 2):>8}")
         return "\n".join(lines)
 
 

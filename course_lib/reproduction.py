@@ -118,7 +118,7 @@ def criterion_and_scope(dense: nn.Module, data, seed: int, sparsity: float = 0.9
                         n_batches: int = 4) -> dict[str, float]:
     """Critère contre portée, **sans** ré-entraînement : 4 critères × (global, par couche).
 
-    Magnitude |w| ; OBD ½·F·w² avec la Fisher empirique ; Taylor par exemple, normalisé par
+    Magnitude |w| ; OBD ½·F·w² avec la Fisher empirique ; Taylor (gradient de chaque exemple), normalisé par
     couche (Molchanov et al., 2017) ; hasard. Scores calculés sur ``n_batches`` lots
     d'entraînement tirés avec la graine ``seed``. Clés : ``"<critère>, global"`` et ``"<critère>, par couche"``.
     """

@@ -30,9 +30,9 @@ __all__ = ["SCHEDULES", "check_schedule", "check_step", "cubic_schedule", "linea
 
 
 def _pruning_index(step: float, start_step: int, n_steps: int, frequency: int) -> int:
-    """k = nombre d'élagages déjà faits au pas ``step`` (0 au pas t0, n à partir de t0 + nΔt).
+    """k = nombre d'élagages déjà faits au pas ``step`` (0 au pas t₀, N à partir de t₀ + NΔt).
 
-    Entre deux pas d'élagage t0 + kΔt la sparsité ne bouge pas : k = ⌊(t − t0)/Δt⌋.
+    Entre deux pas d'élagage t₀ + kΔt la sparsité ne bouge pas : k = ⌊(t − t₀)/Δt⌋.
     """
     return min(int((step - start_step) // frequency), n_steps)
 
@@ -49,9 +49,9 @@ def one_shot_schedule(step, final_sparsity: float, prune_step: int = 0, initial_
 
 def linear_schedule(step, final_sparsity: float, start_step: int = 0, n_steps: int = 10,
                     frequency: int = 1, initial_sparsity: float = 0.0) -> float:
-    """Paliers égaux : s_k = s_i + (s_f − s_i)·k/n après le k-ième élagage (au pas t0 + kΔt).
+    """Paliers égaux : s_k = s_i + (s_f − s_i)·k/N après le k-ième élagage (au pas t₀ + kΔt).
 
-    Vaut s_i avant t0 et exactement s_f à partir de t0 + nΔt.
+    Vaut s_i avant t₀ et exactement s_f à partir de t₀ + NΔt.
     """
     step = check_step(step)
     s_f, t0, n, dt, s_i = check_schedule(final_sparsity, start_step, n_steps, frequency, initial_sparsity)
@@ -66,17 +66,17 @@ def cubic_schedule(step, final_sparsity: float, start_step: int = 0, n_steps: in
                    frequency: int = 1, initial_sparsity: float = 0.0) -> float:
     """Calendrier cubique de Zhu & Gupta (2017), *To prune, or not to prune*, éq. (1) :
 
-        s_t = s_f + (s_i − s_f)·(1 − (t − t0)/(n·Δt))³   pour t ∈ {t0, t0 + Δt, …, t0 + nΔt}
+        s_t = s_f + (s_i − s_f)·(1 − (t − t₀)/(N·Δt))³   pour t ∈ {t₀, t₀ + Δt, …, t₀ + NΔt}
 
     On élague vite au début (beaucoup de poids redondants), puis de plus en plus
     doucement à l'approche de s_f. La sparsité n'est recalculée qu'aux pas d'élagage
-    t0 + kΔt et reste constante entre deux : s_i avant t0, exactement s_f après t0 + nΔt.
+    t₀ + kΔt et reste constante entre deux : s_i avant t₀, exactement s_f après t₀ + NΔt.
 
     Args:
         step: pas d'entraînement t (>= 0).
         final_sparsity: s_f ∈ [0, 1).
-        start_step: t0, premier pas du calendrier.
-        n_steps: n, nombre d'élagages (>= 1).
+        start_step: t₀, premier pas du calendrier.
+        n_steps: N, le nombre d'élagages (>= 1).
         frequency: Δt, nombre de pas entre deux élagages (>= 1).
         initial_sparsity: s_i ∈ [0, s_f].
     """

@@ -166,6 +166,8 @@ def over_seeds(run: Callable[[int], float | Mapping[str, float]], seeds: Sequenc
 
 def plot_seed_bars(results: Mapping[str, SeedStats], ax=None, digits: int = 1, **bar_kwargs):
     """Barres (moyenne) et barres d'erreur (± écart type), une par quantité ; renvoie ``ax``."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     from .fr import percent_formatter
@@ -174,7 +176,8 @@ def plot_seed_bars(results: Mapping[str, SeedStats], ax=None, digits: int = 1, *
     names = list(results)
     stats = [results[n] for n in names]
     ax.bar(range(len(names)), [s.mean for s in stats], yerr=[s.std for s in stats], capsize=4, **bar_kwargs)
-    ax.set_xticks(range(len(names)), names)
+    # les libellés longs (« magnitude par couche ») passent à la ligne : voisins, ils se chevaucheraient
+    ax.set_xticks(range(len(names)), [textwrap.fill(n, 12, break_long_words=False) for n in names])
     for i, s in enumerate(stats):
         ax.text(i, s.mean + s.std, s.fmt(digits), ha="center", va="bottom", fontsize=8)
     if all(s.percent for s in stats):

@@ -27,6 +27,7 @@ import functools
 import html
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -96,6 +97,36 @@ ABBREVIATION = re.compile(r"(?<![\w\\])[A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*(?![\w]
 LAYER_NAME = re.compile(r"(?<![\w.])[a-z_]+\.\d+(?:\.(?:weight|bias))?(?![\w])|\b\w+\.(?:weight|bias)\b")
 SNAKE = re.compile(r"(?<![\w.\-/])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/(])")
 MATH_SUBSCRIPT = re.compile(r"[a-z]{1,2}(?:_[a-z0-9]{1,2})+")  # g_b, s_t : notation
+# « couche couche », « Fisher Fisher » : un mot écrit deux fois de suite (« nous nous », « vous vous » : français).
+REPEATED_WORD = re.compile(r"(?<![\w'’-])([^\W\d_]{2,})[^\S\n]+\1(?![\w'’-])", re.I)
+REPEAT_OK = {"nous", "vous"}
+# « lot(s) », « élagage(s) » : un pluriel entre parenthèses ; le nombre connu, on accorde.
+PLURAL_PARENS = re.compile(r"[^\W\d_]{2,}\((?:s|es|x|aux)\)")
+# « 0 tours », « 1 lots » : après 0 ou 1 (ou 0,5), le nom reste au singulier.
+SINGULAR_NUMBER = re.compile(r"(?<![\w,.\u202f\u00a0])(?:0|1|0,\d+|1,\d+)[ \u00a0]([^\W\d_]{2,}[sx])(?![\w'’-])")
+# Mots qui finissent par -s ou -x au singulier, et mots outils qui suivent un nombre sans s'y accorder.
+SINGULAR_OK = {"fois", "pas", "poids", "temps", "mois", "cours", "processus", "taux", "prix", "choix", "dans",
+               "sans", "sous", "sur", "très", "plus", "moins", "puis", "mais", "après", "depuis", "alors", "les",
+               "des", "ses", "ces", "mes", "nos", "vos", "aux", "tous", "toujours", "jamais", "parmi", "vers",
+               "chez", "lors", "ainsi", "près", "dès", "hors", "deux", "trois", "six", "dix", "voix", "bras", "corps", "index"}
+# « DataBundle('digits', train=1079) », « PruningScheduler(schedule='cubic', pas=85) » : la
+# représentation Python d'un objet, imprimée pour l'élève ; une valeur que la cellule RENVOIE
+# (``text/plain``), un bloc de code ou du code entre accents graves restent du code.
+OBJECT_REPR = re.compile(r"\b[A-Z]\w*\([^()\n]*?\b[^\W\d]\w*=[^=]")
+# « ['1,00', '0,50'] », « ['LayerCollapseWarning'] » : une liste Python de nombres ou de noms de classe,
+# imprimée telle quelle (une liste de noms PyTorch comme ['bias', 'weight_orig'] reste permise).
+_ITEM = r"'(?:[−\-\d\s,.\u202f%]+|[A-Z][a-z]+(?:[A-Z][a-z]+)+)'"
+PYTHON_LIST = re.compile(rf"\[{_ITEM}(?:,\s*{_ITEM})*\]")
+# Tournures fautives déjà vues : un libellé ambigu, un accord oublié.
+WRONG_PHRASES = [
+    (re.compile(r"\b(?:Taylor|Fisher)\s+\**par exemple\b"),
+     "se lit « Taylor, par exemple » : dites « (gradient de chaque exemple) »"),
+    (re.compile(r"\bportée global\b"), "accord : « portée globale »"),
+]
+PYTHON_CONSTANT = re.compile(r"(?<![\w'\"])(?:True|False|None)(?![\w'\"])")
+# Un entier de 5 chiffres ou plus sans séparateur de milliers (« 38282 ») : « 38 282 », espace fine
+# insécable (course_lib.fr.num, qui écrit aussi « 1 500 » à 4 chiffres). Les années n'ont que 4 chiffres.
+LONG_INTEGER = re.compile(r"(?<![\w,.\u202f\u00a0/:#=+-])\d{%d,}(?![\w,.\d/:-])" % int(os.environ.get("COURSE_MIN_DIGITS", 5)))
 
 
 def is_abbreviation(word: str) -> bool:
@@ -110,13 +141,14 @@ def is_abbreviation(word: str) -> bool:
 ALLOWED_PHRASES = ("weight decay", "VOTRE RÉPONSE ICI", "VOTRE CODE ICI")
 
 
-def prose(text: str) -> str:
-    """Le texte sans ce qui n'est pas de la prose (code, formules, balises, adresses, noms de fichiers)."""
+def prose(text: str, filler: str = " ") -> str:
+    """Le texte sans ce qui n'est pas de la prose (code, formules, balises, adresses, noms de fichiers),
+    chaque morceau retiré remplacé par ``filler``."""
     text = html.unescape(text)
     for phrase in ALLOWED_PHRASES:
-        text = text.replace(phrase, " ")
+        text = text.replace(phrase, filler)
     for pattern in _NOT_PROSE:
-        text = pattern.sub(" ", text)
+        text = pattern.sub(filler, text)
     return text
 
 
@@ -124,8 +156,12 @@ def problems(text: str, banned: list[str] | None = None, abbreviations: set[str]
     """Les fautes du texte affiché ``text`` (liste vide : rien à redire)."""
     banned = _defaults()[0] if banned is None else banned
     abbreviations = _defaults()[1] if abbreviations is None else abbreviations
+    # deux mots séparés par une formule retirée (« de $\\log|w|$ de ») ne sont pas un mot répété
+    repeated = [m.group(0) for m in REPEATED_WORD.finditer(prose(text, " \x00 "))
+                if m.group(1).lower() not in REPEAT_OK]
+    lists = [m.group(0) for m in PYTHON_LIST.finditer(html.unescape(text))]
     text = prose(text)
-    out = []
+    out = [f"liste Python « {x} » (une phrase : « poids 1 : 1,00 ; poids 2 : 0,50 »)" for x in lists]
     for m in LAYER_NAME.finditer(text):
         out.append(f"nom interne de couche « {m.group(0)} » (nommez-la : « couche cachée 1 », « couche de sortie »)")
     text = LAYER_NAME.sub(" ", text)
@@ -145,6 +181,21 @@ def problems(text: str, banned: list[str] | None = None, abbreviations: set[str]
     for word in banned:
         if re.search(rf"(?<![\w\-/.]){re.escape(word)}(?![\w\-/])", text):
             out.append(f"mot anglais ou interne « {word} » (tests/student_text_banned.txt)")
+    out += [f"mot répété « {r} »" for r in repeated]
+    for pattern, why in WRONG_PHRASES:
+        out += [f"« {m.group(0)} » {why}" for m in pattern.finditer(text)]
+    for m in PLURAL_PARENS.finditer(text):
+        out.append(f"pluriel entre parenthèses « {m.group(0)} » (accordez avec le nombre)")
+    for m in SINGULAR_NUMBER.finditer(text):
+        if m.group(1).lower() not in SINGULAR_OK:
+            out.append(f"« {m.group(0)} » : singulier après 0 ou 1 (« 0 tour »)")
+    for m in OBJECT_REPR.finditer(text):
+        out.append(f"représentation Python « {m.group(0)}… » (une phrase en français, ou une valeur renvoyée)")
+    for m in PYTHON_CONSTANT.finditer(text):
+        out.append(f"constante Python « {m.group(0)} » (« oui », « non », « aucun »)")
+    for m in LONG_INTEGER.finditer(no_sections):
+        if not (len(m.group(0)) == 4 and 1900 <= int(m.group(0)) <= 2099):  # années (COURSE_MIN_DIGITS=4)
+            out.append(f"« {m.group(0)} » sans séparateur de milliers (« 38 282 » : course_lib.fr.num)")
     return out
 
 
@@ -435,9 +486,18 @@ def output_texts(outputs) -> list[tuple[str, str]]:
     return out
 
 
-# Une ligne imprimée qui n'est que la représentation d'un objet Python (« DataBundle('digits', ...) »,
-# « tensor([...]) ») : du code.
-REPR_LINE = re.compile(r"^\s*[A-Za-z_][\w.]*\(.*\)\s*$|^[A-Za-z_]\w*\(\n.*?^\)\s*$", re.M | re.S)
+# Ce qui, imprimé, reste du code : un module PyTorch sur plusieurs lignes (« SmallCNN(\n  (features): ...\n) »),
+# un tenseur ou un tableau (« tensor([...]) », sur une ou plusieurs lignes), une ligne « Linear(4, 2) ».
+# Une ligne « Nom(clé=valeur, ...) » (« DataBundle('digits', train=1079) ») n'en est pas : c'est un objet
+# du cours qui devrait se dire en français (:data:`OBJECT_REPR`).
+REPR_LINE = re.compile(r"^([ \t]*)[A-Za-z_]\w*\(\n.*?^\1\)[ \t]*$"
+                       r"|^[ \t]*[a-z_][\w.]*\(.*?\)[ \t]*$"
+                       r"|^[ \t]*[A-Z][\w.]*\([^\n]*\)[ \t]*$", re.M | re.S)
+
+
+def _repr_or_keep(m: re.Match) -> str:
+    one_line = "\n" not in m.group(0).strip()
+    return m.group(0) if one_line and m.group(0).lstrip()[:1].isupper() and OBJECT_REPR.search(m.group(0)) else " "
 
 
 STDERR = "sortie d'erreur"
@@ -452,5 +512,5 @@ def stderr_problems(what: str, text: str) -> list[str]:
 def remove_code(text: str, code: list[str]) -> str:
     """``text`` sans le code montré par ``getsource`` (``code``) ni les lignes de représentation d'objet."""
     for source in code:
-        text = text.replace(source, " ").replace(source.rstrip("\n"), " ")
-    return REPR_LINE.sub(" ", text)
+        text = text.replace(source, "\n").replace(source.rstrip("\n"), "\n")
+    return REPR_LINE.sub(_repr_or_keep, text)

@@ -65,6 +65,6 @@ def test_comparison_tables_escape_criterion_names_and_time_the_criterion_alone(s
     timings = criterion_timings(model, data.train, ("magnitude", "gradient"), sparsity=0.5, repeats=2, n_batches=1)
     assert [len(v) for v in timings.seconds.values()] == [2, 2]
     assert all(t > 0 for v in timings.seconds.values() for t in v)
-    assert "Taylor par exemple" in timings.table() and "magnitude \\|w\\|" in timings.table()
+    assert "Taylor (gradient de chaque exemple)" in timings.table() and "magnitude \\|w\\|" in timings.table()
     with pytest.raises(ValueError, match="repeats"):
         criterion_timings(model, data.train, repeats=0)

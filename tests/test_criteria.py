@@ -165,7 +165,7 @@ def test_squared_batch_mean_is_not_the_fisher_it_underestimates(digits):
 # ----------------------------------------------------------------------------- gradient
 
 def _taylor_loop(model, loader):
-    """(1/N) Σ_n |w · ∂ℓ_n/∂w| (Taylor par exemple)."""
+    """(1/N) Σ_n |w · ∂ℓ_n/∂w| (Taylor, gradient de chaque exemple)."""
     return _per_example_mean(model, loader, lambda w, g: (w * g).abs())
 
 

@@ -111,7 +111,7 @@ def test_each_say_function_has_a_sentence_for_each_verdict(gap, label):
         cc.say_magnitude_vs_taylor(comp, sp),
         cc.say_criteria_beat_random(comp, [cc.MAGNITUDE, cc.TAYLOR_MEAN]),
     ]
-    # Taylor par exemple (lo) contre |w·ḡ| (hi) : le sens est inversé
+    # Taylor, gradient de chaque exemple (lo) contre |w·ḡ| (hi) : le sens est inversé
     flipped = cc.say_per_example_beats_mean_gradient(comp, sp)
     expected = {NET: REVERSED, REVERSED: NET, NOT_CLEAR: NOT_CLEAR}[label]
     assert next(iter(flipped.verdicts.values())).label == expected

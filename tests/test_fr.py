@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.fr import MINUS, NBSP, NNBSP, num, pct, percent_formatter, pm
+from course_lib.fr import (
+    MINUS,
+    NBSP,
+    NNBSP,
+    count,
+    group_thousands,
+    num,
+    pct,
+    percent_formatter,
+    pm,
+)
 
 
 @pytest.mark.parametrize(("x", "digits", "expected"), [
@@ -69,3 +79,60 @@ def test_negative_spread_rejected():
 def test_percent_formatter_for_matplotlib_axes():
     assert percent_formatter()(0.9, 0) == f"90{NNBSP}%"
     assert percent_formatter(1)(0.955, 0) == f"95,5{NNBSP}%"
+
+
+def test_percent_formatter_labels_each_tick_exactly():
+    """Graduations tous les 2,5 points : « 82,5 % », pas « 82 % » posé à 82,5 (notebook 12)."""
+    formatter = percent_formatter()
+    formatter.set_locs([0.8, 0.825, 0.85])
+    assert [formatter(v) for v in (0.8, 0.825, 0.85)] == [f"80,0{NNBSP}%", f"82,5{NNBSP}%", f"85,0{NNBSP}%"]
+    formatter.set_locs([0.8, 0.85, 0.9])
+    assert formatter(0.85) == f"85{NNBSP}%"
+    exact = percent_formatter(digits=0)  # même demandé sans décimale, le libellé ne ment pas
+    exact.set_locs([0.8, 0.825])
+    assert exact(0.825) == f"82,5{NNBSP}%"
+
+
+def test_percent_formatter_on_a_drawn_axis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MultipleLocator
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0.80, 0.925])
+    ax.yaxis.set_major_locator(MultipleLocator(0.025))
+    ax.yaxis.set_major_formatter(percent_formatter())
+    fig.canvas.draw()
+    pairs = [(t.get_position()[1], t.get_text()) for t in ax.get_yticklabels() if t.get_text()]
+    plt.close(fig)
+    assert pairs and all(text == pct(y, 1) for y, text in pairs), pairs
+
+
+@pytest.mark.parametrize(("n", "expected"), [(0, "0 tour"), (1, "1 tour"), (2, "2 tours"),
+                                             (1500, f"1{NNBSP}500 tours")])
+def test_count_agrees_in_number(n, expected):
+    assert count(n, "tour") == expected
+
+
+def test_count_irregular_plural():
+    assert count(64, "canal", "canaux") == "64 canaux" and count(1, "canal", "canaux") == "1 canal"
+
+
+def test_tick_labels_group_thousands():
+    assert group_thousands("35000") == f"35{NNBSP}000" and group_thousands("1200,5") == f"1{NNBSP}200,5"
+    assert group_thousands("0,5") == "0,5" and group_thousands("100") == "100"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import course_lib.plots  # noqa: F401  (graduations à la française)
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 35000], [0, 1])
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    plt.close(fig)
+    assert f"30{NNBSP}000" in labels, labels

@@ -429,3 +429,35 @@ def test_quiz_widget_titles_carry_the_number():
     demos = W.quiz()
     assert demos[0].widget.children[1].value.startswith("<b>Question 1. ") or any(
         getattr(c, "value", "").startswith("<b>Question 1. ") for c in demos[0].widget.children)
+
+
+# --- un terme anglais du glossaire est expliqué là où un notebook l'emploie pour la première fois ---
+# « fine-tuning » : la première occurrence d'un notebook (Markdown, ou code dans l'ordre des cellules)
+# est la glose d'un terme français : « ré-entraînement fin (*fine-tuning*) ».
+GLOSSED = {"fine-tuning": re.compile(r"ré-?entraîn\w*\*?(?: fin)?[^.;\n]{0,30}[(,]\s*(?:en anglais\s*)?\*fine-tuning\*")}
+
+
+def first_use_problems(cells, glossed=GLOSSED) -> list[str]:
+    text = "\n".join(cells)
+    out = []
+    for word, gloss in glossed.items():
+        first = text.find(word)
+        if first >= 0:
+            start = max(0, first - 60)
+            if not gloss.search(text[start:first + len(word) + 2]):
+                out.append(f"première occurrence de « {word} » sans explication : « {text[start:first + 30]} »")
+    return out
+
+
+def test_first_use_rule_needs_the_french_term_first():
+    assert first_use_problems(["On ré-entraîne. Puis 5 époques de fine-tuning."])
+    assert first_use_problems(["5 époques de ré-entraînement fin (*fine-tuning*) puis du fine-tuning"]) == []
+    assert first_use_problems(["rien à expliquer"]) == []
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    strict=True, reason="notebook 13 : « fine-tuning » expliqué seulement à sa 2e occurrence (hors de ce lot)"))
+    if p.name.startswith("13_") else p for p in NOTEBOOKS], ids=lambda p: p.name)
+def test_english_terms_are_explained_at_first_use(path):
+    cells = [c.source for c in nbformat.read(path, as_version=4).cells]
+    assert first_use_problems(cells) == []

@@ -38,12 +38,25 @@ BAD = {
     "nom interne de couche": ["poids de classifier.3", "features.0 : 50 %", "fc.weight"],
     "identifiant interne": ["méthode squared_batch_mean"],
     "mot anglais": ["la hessian", "sparsity 50", "SET vs RigL"],
+    "mot répété": ["couche couche cachée 1", "critère OBD, Fisher Fisher (gradient de chaque exemple)"],
+    "pluriel entre parenthèses": ["2 lot(s) = 128 exemples", "couche(s) vidée(s)", "3 canal(aux)"],
+    "singulier après 0 ou 1": ["0 tours hors budget", "1 lots"],
+    "représentation Python": ["DataBundle('digits', train=1079, val=359)",
+                              "PruningScheduler(schedule='cubic', pas=85)"],
+    "constante Python": ["fini=True", "terminé : False"],
+    "liste Python": ["moyenne des |g| : ['1,00', '0,50']", "['LayerCollapseWarning']"],
+    "sans séparateur de milliers": ["38282 paramètres", "réseau de 21374 poids"],
+    "gradient de chaque exemple": ["Taylor par exemple", "la Fisher par exemple", "le critère de Taylor **par exemple**"],
+    "portée globale": ["portée global"],
 }
 GOOD = [f"précision 0,91 ; 80{NNBSP}% des poids ; en 29{NNBSP}s", "exercice 8.5.2, chapitre 8.5",
         "OBD, APoZ, RigL, SET, MAC, ReLU", "LeCun et al. avec PyTorch sur ResNet",
         "la couche cachée 1, la couche de sortie", "$w_j = 0.5$ et `x = 0.5`", "voir 05_one_shot.ipynb",
         "https://example.org/v1.2", "course_lib.fr.pct", "<style>.a { width: 0.5em }</style>texte",
-        "le *weight decay*", "g_b, s_t", "le cours MIT 6.5940"]
+        "le *weight decay*", "g_b, s_t", "le cours MIT 6.5940",
+        "nous nous arrêtons ; de $\\log|w|$ de chaque couche", "2 lots, 0 tour, 1 pas, 1 fois, 0,5 point, dont 1 hors budget",
+        f"38{NNBSP}282 paramètres, 1{NNBSP}500 poids, en 2021", "fini : oui", "paramètres : ['bias', 'weight_orig']",
+        "Taylor (gradient de chaque exemple), portée globale", "par exemple, la magnitude"]
 
 
 @pytest.mark.parametrize(("rule", "text"), [(r, t) for r, ts in BAD.items() for t in ts])
@@ -61,6 +74,15 @@ def test_glossary_lists_the_abbreviations():
     allowed = R.glossary_abbreviations()
     assert {"OBD", "OBS", "APoZ", "MAC", "RigL", "SET", "ReLU"} <= allowed
     assert "FT" not in allowed
+
+
+def test_printed_object_reprs_with_keywords_are_text_to_translate():
+    """Un module PyTorch sur plusieurs lignes reste du code ; une ligne « Nom(clé=valeur) » d'un objet
+    du cours, imprimée, est du texte que l'élève lit (et qui doit être dit en français)."""
+    printed = "DataBundle('digits', train=1079, val=359)\nSmallCNN(\n  (fc): Linear(in_features=4, out_features=2)\n)\n"
+    found = R.problems(R.remove_code(printed, []))
+    assert any("représentation Python « DataBundle" in p for p in found), found
+    assert not any("in_features" in p for p in found), found
 
 
 def test_printed_reprs_and_shown_source_are_code():

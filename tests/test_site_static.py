@@ -37,7 +37,7 @@ def _demo(start: int = 2) -> Demo:
 
     slider = widgets.SelectionSlider(options=[("1 %", 1), ("2 %", 2), ("3 %", 3)], value=start,
                                      description="sparsité")
-    scope = widgets.ToggleButtons(options=[("global", "global"), ("par couche", "layer")], description="portée")
+    scope = widgets.ToggleButtons(options=[("globale", "global"), ("par couche", "layer")], description="portée")
     return Demo(slider, render, [scope], names=["value", "scope"], title="Démo figée")
 
 
@@ -51,7 +51,7 @@ def test_bundle_carries_live_widget_and_static_default_state():
     assert WIDGET_VIEW in bundle and "text/plain" in bundle
     html = bundle["text/html"]
     assert f'class="{STATIC_CLASS}"' in html and "<b>Démo figée</b>" in html
-    assert "Réglage de départ : sparsité 2 %, portée global" in html
+    assert "Réglage de départ : sparsité 2 %, portée globale" in html
     assert "<pre>carré de 2 : 4</pre>" in html
     pngs = _pngs(html)
     assert len(pngs) == 1 and pngs[0].startswith(b"\x89PNG\r\n\x1a\n")

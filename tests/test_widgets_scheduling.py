@@ -61,10 +61,10 @@ def test_schedule_demo_title_names_the_steps_where_the_curve_rises():
     r = demo.last_result
     # au pas t0 le calendrier vaut s_i = 0 : le premier élagage tombe à t0 + Δt, le dernier à t0 + nΔt
     assert r["jumps"] == list(range(150, 601, 50))
-    assert "10 élagages, de t=150 à t=600" in r["title"] and "t0=100" in r["title"]
+    assert "10 élagages, de t = 150 à t = 600" in r["title"] and "t₀ = 100" in r["title"]
     demo.controls[2].value = 3
     assert demo.last_result["jumps"] == [150, 200, 250]
-    assert "3 élagages, de t=150 à t=250" in demo.last_result["title"]
+    assert "3 élagages, de t = 150 à t = 250" in demo.last_result["title"]
 
 
 # ----------------------------------------------------------------------------- 06
@@ -152,7 +152,9 @@ def test_regrowth_keeps_per_layer_counts_and_changes_the_mask(regrowth):
 def test_regrowth_demo_slider(setup, regrowth, record_property):
     data, model = setup
     demo = W.regrowth_demo(model, data, trajectories=regrowth)
-    assert demo.last_result["update"] == 0
+    last = len(regrowth["rigl"]) - 1
+    assert demo.last_result["update"] == last  # au départ, les courbes entières
+    assert demo.last_result["rigl"]["accuracy"] == regrowth["rigl"][last]["accuracy"]
     demo.control.value = 2
     assert demo.last_result["update"] == 2
     assert demo.last_result["rigl"]["accuracy"] == regrowth["rigl"][2]["accuracy"]

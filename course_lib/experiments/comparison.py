@@ -32,7 +32,8 @@ from ..scheduling.base import make_criterion, masked_sparsity, prune_to
 from ..training import evaluate, fine_tune, reseed_loader, set_seed
 
 # Ce que l'élève lit pour chaque nom de critère (les noms restent ceux du chapitre dans le code).
-CRITERION_LABELS = {"magnitude": "magnitude |w|", "gradient": "Taylor par exemple", "hessian": "OBD (Fisher)",
+# « gradient » : la moyenne des |w·g| calculés exemple par exemple (pas « Taylor, par exemple »).
+CRITERION_LABELS = {"magnitude": "magnitude |w|", "gradient": "Taylor (gradient de chaque exemple)", "hessian": "OBD (Fisher)",
                     "apoz": "APoZ", "random": "aléatoire"}
 
 

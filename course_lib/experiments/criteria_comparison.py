@@ -30,12 +30,13 @@ from ..fr import escape_markdown, pct
 from ..masks import create_masks_from_importance, get_weights
 from ..seeds import SeedResults, SeedStats, over_seeds
 from ..training import train_baseline
+from .comparison import CRITERION_LABELS
 from .sensitivity import MaskedEvaluator
 
 # Les noms que lit l'élève (légendes, tableaux) ; l'ordre est celui des tableaux.
 MAGNITUDE = "magnitude |w|"
 RANDOM = "hasard"
-TAYLOR = "Taylor par exemple"
+TAYLOR = CRITERION_LABELS["gradient"]  # un seul libellé pour tout le cours
 TAYLOR_MEAN = "Taylor |w·ḡ|"
 TAYLOR_SQUARED = "Taylor (w·g)²"
 CHAPTER = "chapitre |w|·moy|g_b|"
@@ -305,7 +306,7 @@ def _span(sparsities: Sequence[float]) -> str:
 
 def say_per_example_beats_mean_gradient(comparison: SeedComparison,
                                         sparsities: Sequence[float] = HIGH_SPARSITIES) -> Statement:
-    """« Taylor par exemple garde plus de précision que |w·ḡ| » (notebook 02).
+    """« Taylor (gradient de chaque exemple) garde plus de précision que |w·ḡ| » (notebook 02).
 
     Mesure : la précision moyenne sur ``sparsities`` (``SeedComparison.mean_over``), élagage global.
     """
@@ -314,20 +315,20 @@ def say_per_example_beats_mean_gradient(comparison: SeedComparison,
     span = _span(sparsities)
     return say(
         "02-per-example-beats-mean-gradient", v,
-        net=f"Le critère de Taylor **par exemple** garde nettement plus de précision que $|w\\,\\bar g|$ "
+        net=f"Le critère de Taylor calculé **exemple par exemple** garde nettement plus de précision que $|w\\,\\bar g|$ "
             f"(précision moyenne {span} de sparsité : {a} contre {b}) : dans $\\bar g$, les contributions de "
             "signes opposés se compensent et effacent l'information utile.",
-        pas_net=f"À cette échelle, on ne peut pas départager Taylor par exemple et $|w\\,\\bar g|$ (précision "
+        pas_net=f"À cette échelle, on ne peut pas départager {TAYLOR} et $|w\\,\\bar g|$ (précision "
                 f"moyenne {span} : {a} contre {b}) : la compensation des signes dans $\\bar g$ ne coûte pas assez "
                 "pour se voir d'une graine à l'autre.",
-        inverse=f"$|w\\,\\bar g|$ garde plus de précision que Taylor par exemple (précision moyenne {span} : {b} "
+        inverse=f"$|w\\,\\bar g|$ garde plus de précision que {TAYLOR} (précision moyenne {span} : {b} "
                 f"contre {a}) : ici, l'effet sur la perte moyenne suffit à classer les poids, même si chaque "
                 "exemple est sensible à un poids que $|w\\,\\bar g|$ juge inutile.",
-        label=f"Taylor par exemple − Taylor |w·ḡ|, précision moyenne {span}, {comparison._protocol('global')}")
+        label=f"{TAYLOR} − Taylor |w·ḡ|, précision moyenne {span}, {comparison._protocol('global')}")
 
 
 def say_magnitude_vs_taylor(comparison: SeedComparison, sparsities: Sequence[float] = HIGH_SPARSITIES) -> Statement:
-    """Magnitude contre Taylor par exemple, sans ré-entraînement (notebook 02).
+    """Magnitude contre Taylor (gradient de chaque exemple), sans ré-entraînement (notebook 02).
 
     Mesure : la précision moyenne sur ``sparsities``, élagage global.
     """
@@ -337,14 +338,14 @@ def say_magnitude_vs_taylor(comparison: SeedComparison, sparsities: Sequence[flo
     return say(
         "02-magnitude-vs-taylor", v,
         net=f"Sur ce petit réseau élagué d'un coup, sans ré-entraînement, la magnitude garde même nettement plus "
-            f"de précision que Taylor par exemple (précision moyenne {span} : {a} contre {b}) : l'avantage que "
+            f"de précision que {TAYLOR} (précision moyenne {span} : {a} contre {b}) : l'avantage que "
             "rapportent Molchanov et al. (2017) ne se voit pas dans ce cadre.",
-        pas_net=f"À cette échelle, on ne peut pas départager la magnitude et Taylor par exemple (précision moyenne "
+        pas_net=f"À cette échelle, on ne peut pas départager la magnitude et {TAYLOR} (précision moyenne "
                 f"{span} : {a} contre {b}) : l'écart est plus petit que ce que ces graines permettent de "
                 "distinguer ; l'avantage rapporté par l'article ne se voit pas ici.",
-        inverse=f"Taylor par exemple garde nettement plus de précision que la magnitude (précision moyenne {span} : "
+        inverse=f"{TAYLOR} garde nettement plus de précision que la magnitude (précision moyenne {span} : "
                 f"{b} contre {a}), comme le rapportent Molchanov et al. (2017), ici même sans ré-entraînement.",
-        label=f"magnitude − Taylor par exemple, précision moyenne {span}, {comparison._protocol('global')}")
+        label=f"magnitude − {TAYLOR}, précision moyenne {span}, {comparison._protocol('global')}")
 
 
 def say_criteria_beat_random(comparison: SeedComparison, names: Sequence[str] | None = None,
@@ -380,7 +381,7 @@ def last_layer_rank_correlations(model: nn.Module, loader, loss_fn=None) -> dict
     L'effet réel de la suppression de chaque poids de la dernière couche linéaire vient de
     ``true_loss_increase`` ; la diagonale de la hessienne est estimée par la Fisher empirique
     par exemple (``approximate_hessian_diag``). Critères : magnitude |w_j|, Taylor |w_j ḡ_j|,
-    Taylor par exemple (1/N) Σ_m |w_j g_j^(m)| (Molchanov et al., 2017, éq. 8), OBD ½ F_jj w_j²
+    Taylor (gradient de chaque exemple) (1/N) Σ_m |w_j g_j^(m)| (Molchanov et al., 2017, éq. 8), OBD ½ F_jj w_j²
     (LeCun et al., 1990) et la formule inversée du chapitre w_j² / (2 F_jj).
     """
     from ..chapter import inverted_hessian_criterion

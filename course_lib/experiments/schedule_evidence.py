@@ -92,7 +92,7 @@ def one_shot_vs_gradual(seed: int, data, sparsity: float = 0.95, epochs: int = 6
 
     - ``"one-shot"`` : élagage par magnitude (global) à ``sparsity``, puis ``epochs`` époques d'Adam ;
     - ``"graduel"`` : les mêmes ``epochs`` époques d'Adam, avec un ``PruningScheduler`` cubique
-      (Zhu & Gupta, 2017, éq. 1 : s_t = s_f (1 − (1 − (t − t0)/(nΔt)))³) qui élague à chaque pas
+      (Zhu & Gupta, 2017, éq. 1 : s_t = s_f (1 − (1 − (t − t₀)/(NΔt)))³) qui élague à chaque pas
       jusqu'à ``sparsity``, atteinte à ``end_fraction`` des pas (le reste sert à récupérer).
 
     Renvoie aussi ``"one-shot, avant"`` (juste après l'élagage, sans ré-entraînement).

@@ -78,7 +78,7 @@ def spearman_rho(a, b) -> float:
 
 
 def gradient_scores(model: nn.Module, loader, loss_fn=None) -> dict[str, dict[str, torch.Tensor]]:
-    """Les scores comparés au notebook 02 : magnitude, Taylor par exemple (normalisé ℓ2 par couche,
+    """Les scores comparés au notebook 02 : magnitude, Taylor (gradient de chaque exemple) (normalisé ℓ2 par couche,
     Molchanov et al. 2017, éq. 8 et §2.3), |w·ḡ|, la version du chapitre et (w·g_b)² moyen.
 
     Voir ``experiments.criteria_comparison.criteria_scores``.

@@ -179,6 +179,13 @@ class AdaptivePruningScheduler(BaseScheduler):
         return (f"AdaptivePruningScheduler(sparsité={pct(self.current_sparsity, 2)} -> {pct(self.target_sparsity, 2)}, "
                 f"incrément={num(self.increment, 4)}, dépassements={self.violations}, fini={self.finished})")
 
+    def __str__(self) -> str:
+        """Ce que ``print(scheduler)`` dit à l'élève, en une phrase."""
+        over = f"{self.violations} {'dépassement' if self.violations <= 1 else 'dépassements'} du budget"
+        return (f"Ordonnanceur adaptatif : sparsité {pct(self.current_sparsity, 2)} (cible "
+                f"{pct(self.target_sparsity, 2)}), pas de sparsité actuel {pct(self.increment, 2)}, {over}, "
+                f"{'terminé' if self.finished else 'pas terminé'}.")
+
 
 def adaptive_pruning(model: nn.Module, train_loader, val_loader, scheduler: AdaptivePruningScheduler | None = None,
                      criterion: str | Callable = "magnitude", scope: str = "global", fine_tune_epochs: int = 1,

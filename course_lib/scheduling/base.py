@@ -68,7 +68,7 @@ def make_criterion(criterion: str | Callable, loss_fn: Callable | None = None, d
     """Traduit un critère nommé en fonction ``model -> {nom: importance}`` pour ``create_masks``.
 
     - ``"magnitude"`` : |w| (renvoyé tel quel, ``create_masks`` sait le calculer).
-    - ``"gradient"`` : Taylor par exemple, I_j = (1/N) Σ_m |w_j·g_j^(m)| (``compute_gradient_salience``,
+    - ``"gradient"`` : Taylor (gradient de chaque exemple), I_j = (1/N) Σ_m |w_j·g_j^(m)| (``compute_gradient_salience``,
       Molchanov et al., 2017, éq. 8 appliquée à chaque poids), besoin de ``data_loader``.
     - ``"hessian"`` : OBD ½·F_kk·w_k² avec la Fisher empirique (``compute_obd_saliency``).
     - ``"apoz"`` : 1 − APoZ du canal (``apoz_importance``), mesuré sur ``data_loader`` : passez la

@@ -168,6 +168,14 @@ class PruningScheduler(BaseScheduler):
         return (f"PruningScheduler(schedule={name!r}, pas={self.last_step}, "
                 f"sparsité={pct(self.current_sparsity, 2)} -> {pct(self.final_sparsity, 2)})")
 
+    SCHEDULE_NAMES_FR = {"cubic": "cubique", "linear": "linéaire", "one_shot": "en une fois"}
+
+    def __str__(self) -> str:
+        """Ce que ``print(scheduler)`` dit à l'élève, en une phrase."""
+        name = self.SCHEDULE_NAMES_FR.get(self.schedule_name, "donné par une fonction")
+        return (f"Calendrier {name} : {self.last_step} {'pas joué' if self.last_step <= 1 else 'pas joués'}, "
+                f"sparsité {pct(self.current_sparsity, 2)} (cible {pct(self.final_sparsity, 2)}).")
+
     # -- les trois stratégies du chapitre
     @staticmethod
     def one_shot(model: nn.Module, sparsity: float, criterion: str | Callable = "magnitude",

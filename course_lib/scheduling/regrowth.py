@@ -154,6 +154,12 @@ class RegrowthPruning(BaseScheduler):
         return (f"RegrowthPruning(growth={self.growth!r}, sparsité={pct(self.current_sparsity, 2)}, "
                 f"fraction échangée={num(self.drop_fraction, 3)}, pas={self.step_count})")
 
+    def __str__(self) -> str:
+        """Ce que ``print(scheduler)`` dit à l'élève, en une phrase."""
+        growth = {"set": "au hasard (SET)", "rigl": "par le gradient (RigL)"}.get(self.growth, self.growth)
+        return (f"Repousse {growth} : sparsité {pct(self.current_sparsity, 2)}, fraction échangée "
+                f"{pct(self.drop_fraction, 1)}, {self.step_count} {'mise à jour' if self.step_count <= 1 else 'mises à jour'}.")
+
     prune_and_regrow_step = step  # l'ancien nom (notebook 07)
 
     # -- l'état : compteur, tirage de SET ; les masques sont dans model.state_dict()

@@ -39,7 +39,7 @@ from ..experiments.sensitivity import (
     spearman_rho,
     true_loss_increase,
 )
-from ..fr import NNBSP, num, pct
+from ..fr import NNBSP, count, num, pct
 from ..masks import LayerCollapseWarning, create_masks_from_importance, get_weights, remove_masks
 from ._base import Demo
 
@@ -77,7 +77,8 @@ def _thresholds(importance, masks, scope):
 
 
 SCOPE_LABELS = {"global": "globale", "layer": "par couche"}
-ESTIMATOR_LABELS = {"fisher": "Fisher par exemple", "squared_batch_mean": "carré de la moyenne du lot"}
+# « fisher » : la moyenne des g² calculés exemple par exemple (pas « Fisher, par exemple »).
+ESTIMATOR_LABELS = {"fisher": "Fisher (gradient de chaque exemple)", "squared_batch_mean": "carré de la moyenne du lot"}
 
 
 def _pct_label(fraction: float) -> str:
@@ -149,13 +150,13 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
     """Notebook 01 : seuil de magnitude global ou par couche.
 
     Contrôles : la sparsité (principal) et la portée ``global``/``layer``. Affiche
-    l'histogramme de log10|w| par couche avec le(s) seuil(s), la sparsité atteinte dans
+    l'histogramme de log10|w| par couche avec le seuil (ou les seuils par couche), la sparsité atteinte dans
     chaque couche (en rouge : couche effondrée) et la précision de validation.
     """
     importance = {n: magnitude_criterion(w) for n, w in get_weights(model).items()}
     labels = plots.layer_labels(importance)
     evaluator = MaskedEvaluator(model, data.val)
-    scope = widgets.ToggleButtons(options=[("global", "global"), ("par couche", "layer")], value="global",
+    scope = widgets.ToggleButtons(options=[(SCOPE_LABELS[k], k) for k in ("global", "layer")], value="global",
                                   description="portée")
 
     def render(sparsity, scope):
@@ -167,7 +168,7 @@ def magnitude_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT
         plots.magnitude_histogram(ax1, importance, thresholds)
         plots.layer_sparsity_bars(ax2, layer_sparsity, target=sparsity, labels=labels)
         names = ", ".join(labels[n] for n in collapsed)
-        note = f" ; couche(s) vidée(s) : {names}" if collapsed else ""
+        note = (f" ; {'couche vidée' if len(collapsed) == 1 else 'couches vidées'} : {names}" if collapsed else "")
         fig.suptitle(f"portée {SCOPE_LABELS[scope]}, sparsité {_pct_label(sparsity)} : "
                      f"précision (validation) {pct(acc)}{note}", fontsize=10)
         return {"sparsity": sparsity, "scope": scope, "accuracy": acc, "layer_sparsity": layer_sparsity,
@@ -195,7 +196,7 @@ def gradient_demo(model: nn.Module, data, sparsities: Sequence[float] = DEFAULT_
         scope: {c: [evaluator.accuracy(_quiet_masks(s, sp, scope)[0]) for sp in sparsities] for c, s in scores.items()}
         for scope in ("global", "layer")
     }
-    scope = widgets.ToggleButtons(options=[("global", "global"), ("par couche", "layer")], value="global",
+    scope = widgets.ToggleButtons(options=[(SCOPE_LABELS[k], k) for k in ("global", "layer")], value="global",
                                   description="portée")
     reference = next(iter(scores))
 
@@ -269,8 +270,8 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
     slider = widgets.IntSlider(value=value, min=1, max=n_max, description="lots", continuous_update=False)
     criterion = widgets.Dropdown(options=list(predicted(1, "fisher")), value="OBD ½·H·w²", description="critère")
     estimator = widgets.ToggleButtons(
-        options=[("Fisher par exemple", "fisher"), ("carré de la moyenne du lot", "squared_batch_mean")],
-        value="fisher", description="Fisher")
+        options=[(label, key) for key, label in ESTIMATOR_LABELS.items()], value="fisher",
+        description="estimateur")
 
     def render(n_batches, criterion, estimator):
         scores = predicted(n_batches, estimator)
@@ -280,8 +281,9 @@ def second_order_demo(model: nn.Module, data, value: int = 2, loss_fn=None) -> D
         n_examples = sum(sizes[:n_batches])
         exact, chapter = cum["fisher"][n_batches - 1], cum["squared_batch_mean"][n_batches - 1]
         ratio = float((chapter[exact > 0] / exact[exact > 0]).median())
-        print(f"{n_batches} lot(s) = {n_examples} exemples ; estimateur : {ESTIMATOR_LABELS[estimator]}")
-        print(f"médiane (carré de la moyenne du lot) / (Fisher par exemple) : {num(ratio, 3)}")
+        print(f"{n_batches} {'lot' if n_batches == 1 else 'lots'} = {num(n_examples, 0)} exemples ; "
+              f"estimateur : {ESTIMATOR_LABELS[estimator]}")
+        print(f"médiane (carré de la moyenne du lot) / ({ESTIMATOR_LABELS['fisher']}) : {num(ratio, 3)}")
         print("ρ de Spearman avec l'effet réel |ΔL| :")
         for c, r in rho.items():
             print(f"  {c:<22}{num(r, 3):>8}")
@@ -303,7 +305,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     ReLU, ou ``layer``), et le point de mesure.
     Les canaux d'APoZ le plus élevé sont retirés (poids et biais mis à zéro) et la précision
     de test est affichée. APoZ est mesuré une fois sur toute la validation (``data.val``, comme
-    Hu et al., 2016, éq. (1)), en mode eval : la validation choisit, le test rend compte.
+    Hu et al., 2016, éq. (1)), en mode évaluation : la validation choisit, le test rend compte.
     """
     mapping = relu_to_layer(model)
     after = compute_apoz(model, data)
@@ -315,10 +317,10 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
     evaluator = MaskedEvaluator(model, data.test)
     names = plots.layer_labels(get_weights(model))
     shown = {r: names.get(f"{mapping[r]}.weight", mapping[r]) for r in relus}  # ReLU nommée par sa couche
-    options = [(f"{shown[r]} ({after[r].numel()} canaux)", r) for r in relus]
+    options = [(f"{shown[r]} ({count(after[r].numel(), 'canal', 'canaux')})", r) for r in relus]
     if layer is not None and layer not in relus:
         raise ValueError(f"layer={layer!r} : choisissez une ReLU parmi {relus}.")
-    layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="couche")
+    layer = widgets.Dropdown(options=options, value=layer or relus[-1], description="ReLU de la")
     where = widgets.ToggleButtons(options=[("après la ReLU", "après"), ("avant la ReLU (chapitre)", "avant")],
                                   value="après", description="mesure")
     slider = widgets.SelectionSlider(options=[(_pct_label(f), float(f)) for f in fractions], value=float(value),
@@ -331,7 +333,7 @@ def apoz_demo(model: nn.Module, data, fractions: Sequence[float] = tuple(i / 20 
         acc = evaluator.accuracy(channel_masks(evaluator.model, mapping[layer], removed))
         fig, ax = plt.subplots(figsize=(7, 2.8))
         plots.apoz_bars(ax, values, removed,
-                        f"APoZ {where} la ReLU, {shown[layer]} : {len(removed)} canaux retirés, "
+                        f"APoZ {where} la ReLU, {shown[layer]} : {count(len(removed), 'canal retiré', 'canaux retirés')}, "
                         f"précision (test) {pct(acc)}")
         return {"fraction": fraction, "layer": layer, "where": where, "removed": removed, "accuracy": acc,
                 "apoz": values}

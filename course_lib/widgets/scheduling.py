@@ -31,7 +31,7 @@ from ..experiments.trajectories import (
     retained_point,
     simulate_adaptive,
 )
-from ..fr import md_table, num, pct
+from ..fr import count, md_table, num, pct
 from ..masks import get_weights
 from ..quiz import correct_option, questions
 from ..schedules import compounded_sparsity, schedule_points
@@ -58,7 +58,7 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
     Fonctions pures seulement : le rappel recalcule tout (quelques centaines d'appels scalaires).
     ``last_result`` : ``schedule``, ``final``, ``levels`` (sparsité aux pas t0 + kΔt, k = 0…n),
     ``increments`` (ce que chaque élagage retire, en fraction du réseau entier), ``jumps`` (les pas
-    où la courbe monte, lus sur le calendrier : t0 + Δt … t0 + nΔt) et ``title`` (le titre affiché,
+    où la courbe monte, lus sur le calendrier : t₀ + Δt … t₀ + NΔt) et ``title`` (le titre affiché,
     tiré de ``jumps``).
     """
     check_fraction(final_sparsity, "final_sparsity")
@@ -66,7 +66,7 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
     target = _percent_slider([round(0.5 + 0.02 * i, 2) for i in range(25)], final_sparsity, "cible", 0)
     kind = widgets.ToggleButtons(options=[(label, key) for key, label in SCHEDULE_LABELS.items()],
                                  value="cubic", description="calendrier")
-    count = widgets.IntSlider(value=n_steps, min=1, max=20, description="élagages", continuous_update=False)
+    prunings = widgets.IntSlider(value=n_steps, min=1, max=20, description="élagages", continuous_update=False)
 
     def render(final, schedule, n):
         end = start_step + n * frequency
@@ -78,7 +78,7 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         ax.step(t2, 100 * s2, where="post", color="0.7", lw=1, label=SCHEDULE_LABELS[other])
         ax.step(t, 100 * s, where="post", color="tab:blue", lw=2, label=SCHEDULE_LABELS[schedule])
         ax.plot([0, start_step, start_step, total], [0, 0, 100 * final, 100 * final], color="tab:red",
-                ls=":", lw=1, label="one-shot (au pas t0)")
+                ls=":", lw=1, label="en une fois (au pas t₀)")
         prune_steps = [start_step + k * frequency for k in range(n + 1)]
         levels = [float(s[p]) for p in prune_steps]
         ax.plot(prune_steps, [100 * v for v in levels], "o", ms=3, color="tab:blue")
@@ -87,8 +87,9 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         ax.set_ylim(0, 100)
         rises = [int(t[i]) for i in range(1, len(s)) if s[i] > s[i - 1]]  # les pas où la courbe monte
         first = rises[0] if rises else end
-        ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {len(rises)} élagages, de t={first} à t={rises[-1] if rises else end} "
-                     f"(calendrier démarré à t0={start_step}), cible {pct(final, 0)}", fontsize=9)
+        ax.set_title(f"{SCHEDULE_LABELS[schedule]} : {count(len(rises), 'élagage')}, de t = {num(first, 0)} à "
+                     f"t = {num(rises[-1] if rises else end, 0)} (calendrier démarré à t₀ = {num(start_step, 0)}), "
+                     f"cible {pct(final, 0)}", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
         increments = [b - a for a, b in zip(levels, levels[1:], strict=False)]
         shown = " ; ".join(num(100 * d, 1) for d in increments[:6])
@@ -98,7 +99,7 @@ def schedule_demo(final_sparsity: float = 0.9, n_steps: int = 10, start_step: in
         return {"schedule": schedule, "final": float(final), "levels": levels, "increments": increments,
                 "jumps": rises, "title": ax.get_title()}
 
-    return Demo(target, render, [kind, count], names=["final", "schedule", "n"],
+    return Demo(target, render, [kind, prunings], names=["final", "schedule", "n"],
                 title="Calendriers d'élagage : s(t)")
 
 
@@ -166,7 +167,8 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
     traj = trajectories or regrowth_trajectories(model, data, sparsity, regrow_fraction, n_updates, seed=seed)
     labels = plots.layer_labels(get_weights(model))
     last = len(traj["rigl"]) - 1
-    slider = widgets.IntSlider(value=0, min=0, max=last, description="mise à jour", continuous_update=False)
+    # au départ, la dernière mise à jour : les courbes entières (la version figée du site montre cet état)
+    slider = widgets.IntSlider(value=last, min=0, max=last, description="mise à jour", continuous_update=False)
 
     def render(update):
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3))
@@ -188,8 +190,8 @@ def regrowth_demo(model: nn.Module, data, sparsity: float = 0.9, regrow_fraction
         print(f"{'couche':<22}{'actifs':>8}{'repoussés SET':>15}{'dont nouveaux':>15}"
               f"{'repoussés RigL':>16}{'dont nouveaux':>15}")
         for n, active in now["rigl"]["active"].items():
-            print(f"{labels.get(n, n):<22}{active:>8}{now['set']['grown'][n]:>15}{now['set']['new'][n]:>15}"
-                  f"{now['rigl']['grown'][n]:>16}{now['rigl']['new'][n]:>15}")
+            print(f"{labels.get(n, n):<22}{num(active, 0):>8}{num(now['set']['grown'][n], 0):>15}"
+                  f"{num(now['set']['new'][n], 0):>15}{num(now['rigl']['grown'][n], 0):>16}{num(now['rigl']['new'][n], 0):>15}")
         print("sparsité : " + ", ".join(f"{REGROWTH_LABELS[m]} {pct(r['sparsity'], 2)}" for m, r in now.items()))
         return {"update": update, **{m: dict(r) for m, r in now.items()}}
 
@@ -292,10 +294,11 @@ def adaptive_demo(model: nn.Module, data, target: float = 0.95, max_drop: float 
         how = ("avec retour arrière, on garde le dernier tour dans le budget" if rollback else
                "sans retour arrière, on garde le dernier tour, dans le budget ou non")
         print(f"budget {pct(max_drop)} (référence {pct(base)}) ; règle corrigée, {how} : sparsité "
-              f"{pct(g['sparsity'])}, validation {pct(g['accuracy'])} ({where(g)}), {len(good)} tours, "
-              f"{sum(not h['ok'] for h in good)} hors budget")
+              f"{pct(g['sparsity'])}, validation {pct(g['accuracy'])} ({where(g)}), {count(len(good), 'tour')} "
+              f"dont {sum(not h['ok'] for h in good)} hors budget")
         print(f"règle du chapitre (sans retour arrière) : sparsité {pct(c['sparsity'])}, validation "
-              f"{pct(c['accuracy'])} ({where(c)}), {len(bad)} tours, {sum(not h['ok'] for h in bad)} hors budget")
+              f"{pct(c['accuracy'])} ({where(c)}), {count(len(bad), 'tour')} dont {sum(not h['ok'] for h in bad)} "
+              "hors budget")
         return {"max_drop": max_drop, "rollback": rollback, "corrected": good, "chapter": bad, "kept": dict(g),
                 "chapter_kept": dict(c)}
 
