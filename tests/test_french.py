@@ -455,9 +455,7 @@ def test_first_use_rule_needs_the_french_term_first():
     assert first_use_problems(["rien à expliquer"]) == []
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason="notebook 13 : « fine-tuning » expliqué seulement à sa 2e occurrence (hors de ce lot)"))
-    if p.name.startswith("13_") else p for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_english_terms_are_explained_at_first_use(path):
     cells = [c.source for c in nbformat.read(path, as_version=4).cells]
     assert first_use_problems(cells) == []

@@ -208,14 +208,7 @@ ENTRIES = glossary()
 # Les notebooks 00 à 13 n'ont pas encore les développements que demande la règle (liste remise à
 # l'auteur des notebooks) : ces abréviations échouent, et le test le dit (xfail strict). Dès qu'un
 # notebook est corrigé, son abréviation passe, xfail strict la fait échouer : retirez-la d'ici.
-PENDING = {"AMC", "CIFAR", "CNN", "GPU", "CVPR", "ICLR", "ICML", "NeurIPS", "MLSys", "MAC", "MIT",
-           "MLP", "MNIST", "OBD", "OBS", "ReLU", "RigL", "SET", "SGD", "VGG"}
-
-
-@pytest.mark.parametrize("entry", [
-    pytest.param(e, id=e.abbreviation, marks=[pytest.mark.xfail(
-        strict=True, reason="développement à ajouter dans les notebooks 00 à 13")] if e.abbreviation in PENDING else [])
-    for e in ENTRIES])
+@pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.abbreviation)
 def test_abbreviation_is_defined_where_the_glossary_says(entry):
     found = problems(entry, course_order())
     assert not found, "\n".join(found)
