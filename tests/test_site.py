@@ -59,7 +59,13 @@ GOOD = {
     "index.html": '<html><body><a href="notebooks/a.html#intro">a</a> <a href="https://mybinder.org/v2">Binder</a>'
                   '<img src="_static/f.png"><link rel="stylesheet" href="_static/s.css"><a href="#">haut</a>'
                   '<img src="data:image/png;base64,iVBO"></body></html>',
-    "notebooks/a.html": '<html><body><h1 id="intro">A</h1><a href="../index.html">retour</a></body></html>',
+    "notebooks/a.html": '<html><body><h1 id="intro">A</h1><a href="../index.html">retour</a>'
+                        # ce qui n'est pas de la prose : formules (que MathJax rend), code, scripts
+                        '<p>la perte <span class="math notranslate">\\(L = \\frac{1}{n}\\sum_{i} x_i\\)</span></p>'
+                        '<div class="math">\\[s_{k+1} = s_k\\]</div><pre>prix = "$5" \\frac</pre>'
+                        '<p><code>$HOME</code></p><script>const t = "$x$"; const ns = "http://www.w3.org/2000/svg";'
+                        '</script><script type="application/vnd.jupyter.widget-view+json">{"model_id": "a"}</script>'
+                        '</body></html>',
     "_static/f.png": "png",
     "_static/s.css": "body { background: url('f.png'); } .x { background: url(data:image/png;base64,AA); }",
     "_static/webpack-macros.html": "<link href=\"{{ pathto('x.css', 1) }}\">",  # un modèle, pas une page
@@ -84,6 +90,20 @@ def test_checker_accepts_a_clean_site(tmp_path):
     ("corrigé", {"notebooks/a.html": "<pre>### BEGIN SOLUTION\nx = 1</pre>"}, "« ### BEGIN SOLUTION »"),
     ("dossier solutions", {"solutions/ex.html": "<p>corrigé</p>"}, "un dossier solutions/ est publié"),
     ("hors du site", {"notebooks/a.html": '<a href="../../ailleurs.html">x</a>'}, "sort du site"),
+    # un script de la page qui nomme une adresse d'un autre hôte : il peut la charger plus tard
+    ("adresse dans un script", {"notebooks/a.html": '<script>const THEBE_JS_URL = "https://unpkg.com/t.js"</script>'},
+     "un <script> de la page nomme https://unpkg.com/t.js, sur un autre hôte"),
+    ("import() dans un script", {"notebooks/a.html": "<script type=module>import('//cdn.example.org/m.js')</script>"},
+     "nomme //cdn.example.org/m.js"),
+    ("fetch() dans un script", {"notebooks/a.html": '<script>fetch(`https://example.org/data.json`)</script>'},
+     "nomme https://example.org/data.json"),
+    # formules que le parseur n'a pas reconnues : « $ » et TeX restés dans le texte
+    ("$$ dans un paragraphe", {"notebooks/a.html": "<p>SGD fait $ <em>v</em> n'est pas remis à zéro</p>"},
+     "notebooks/a.html : formule non rendue (1 « $ »"),
+    ("TeX hors formule", {"notebooks/a.html": "<li><p>f(t) = \\frac{\\alpha}{2}</p></li>"}, "« f(t) = \\frac"),
+    ("indice TeX", {"notebooks/a.html": "<p>I_{j} après un <code>code</code></p>"}, "formule non rendue"),
+    ("$ après une formule", {"notebooks/a.html": '<p><span class="math">\\(x\\)</span> coûte 5 $</p>'},
+     "formule non rendue"),
 ])
 def test_checker_finds_each_problem(tmp_path, case, change, expected):
     problems = check_site.check(_write(tmp_path, {**GOOD, **change}))
