@@ -140,6 +140,15 @@ def fill_glossary(app, docname, source) -> None:
     app.env.note_dependency(str(readme))
     section = glossary_section(readme.read_text(encoding="utf-8"))
     source[0] = source[0].rstrip() + "\n\n" + relink(section, str(PurePosixPath(docname).parent))
+    app.env.course_site_glossary = source[0]
+
+
+def write_glossary_source(app, exc) -> None:
+    """Le bouton « Télécharger » de la page donne le glossaire, pas la page vide du dépôt."""
+    text = getattr(app.env, "course_site_glossary", None)
+    target = Path(app.outdir) / "_sources" / f"{app.config.course_site_glossary_page}.md"
+    if exc is None and text and target.is_file():
+        target.write_text(text, encoding="utf-8")
 
 
 class FolderLinks(SphinxPostTransform):
@@ -166,6 +175,7 @@ def setup(app):
     app.connect("config-inited", drop_thebe)
     app.connect("config-inited", add_templates)
     app.connect("source-read", fill_glossary)
+    app.connect("build-finished", write_glossary_source)
     app.connect("builder-inited", add_static)
     app.connect("env-updated", drop_widget_state)
     app.connect("build-finished", copy_mathjax)
