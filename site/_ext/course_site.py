@@ -12,8 +12,9 @@
 - **Pas de Thebe** : Jupyter Book charge toujours ``sphinx_thebe``, qui écrit dans chaque page
   l'adresse de Thebe sur unpkg.com et un script qui l'y chercherait ; le site n'exécute rien
   (``launch_buttons.thebe: false``), donc ce que l'extension ajoute aux pages est retiré.
-- **Pied de page en français** : ``templates/`` remplace les composants du thème qui écrivent
-  « Copyright » et « By » par un crédit en français (« © 2026 Les auteurs du cours... »).
+- **Pied de page en français** : ``templates/copyright.html`` remplace le composant du thème qui
+  écrit « © Copyright 2026. » par un crédit en français (« © 2026 Les auteurs du cours... ») ; la
+  ligne « Par {author} » du thème est retirée du pied de page (l'auteur est dans le crédit).
 - **Glossaire** : la page ``course_site_glossary_page`` reçoit, à la lecture, la section
   « Glossaire » de README.md (seule source du glossaire) ; ses liens relatifs (vers
   ``notebooks/NN_....ipynb``) sont récrits depuis le dossier de la page.
@@ -108,6 +109,9 @@ def drop_thebe(app, config) -> None:
 
 def add_templates(app, config) -> None:
     config.templates_path.insert(0, str(TEMPLATES))
+    # Pas de ligne « Par {author} » : l'auteur est nommé dans le crédit (templates/copyright.html).
+    config.html_theme_options.setdefault("footer_content_items",
+                                         ["copyright.html", "last-updated.html", "extra-footer.html"])
 
 
 GLOSSARY_HEADING = "## Glossaire"
