@@ -8,6 +8,14 @@ Hors ligne, sans serveur (le ``linkcheck`` de Sphinx, lui, va sur le réseau) ; 
 - aucune ressource chargée (image, script, feuille de style, police, cadre) ne vient d'un autre
   hôte : le site se lit hors ligne ; les liens ``<a href="https://...">`` vers d'autres sites
   (Binder, articles) restent permis ;
+- aucun script écrit dans la page (``<script>`` sans ``src``) ne nomme une adresse d'un autre hôte :
+  le vérificateur ne suit pas ce qu'un script fait d'une chaîne (``script.src = URL``,
+  ``import(URL)``, ``fetch(URL)``, ou un autre fichier ``.js`` qui la relit plus tard), donc nommer
+  une adresse compte comme la charger ; seuls les espaces de noms XML (``http://www.w3.org/...``,
+  des identifiants que le navigateur ne télécharge jamais) sont admis ;
+- aucune formule non rendue : dans le texte visible, hors code (``pre``, ``code``...) et hors
+  formules (``class="math"``, que MathJax met en forme), ni « $ » resté tel quel, ni commande TeX
+  (``\\frac``, ``\\sum``...), ni indice ou exposant TeX (``_{``, ``^{``) ;
 - aucun corrigé publié : pas de chemin ``solutions/``, pas de marque de solution ou de test caché
   de nbgrader dans le texte.
 
@@ -32,6 +40,15 @@ LOADING_RELS = {"stylesheet", "icon", "shortcut", "preload", "modulepreload", "p
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
 # Marques de nbgrader dans les corrigés et les tests cachés (solutions/), jamais dans un énoncé.
 SOLUTION_MARKS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+# Une adresse d'un autre hôte écrite comme chaîne dans un script de la page.
+SCRIPT_URL = re.compile(r"""["'`]((?:https?:)?//[^"'`\s]+)""")
+XML_NAMESPACE = re.compile(r"^https?://www\.w3\.org/")
+# Ce qui, dans le texte visible, trahit une formule que le parseur n'a pas reconnue.
+RAW_TEX = re.compile(r"\$|\\[A-Za-z]{2,}|[_^]\{")
+# Balises dont le texte n'est pas de la prose lue par l'élève : code, scripts, styles, SVG, MathML.
+NOT_PROSE_TAGS = {"script", "style", "pre", "code", "kbd", "samp", "tt", "textarea", "template", "svg", "math"}
+VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+             "track", "wbr"}
 
 
 class _Page(HTMLParser):
@@ -40,9 +57,20 @@ class _Page(HTMLParser):
         self.ids: set[str] = set()
         self.links: list[tuple[str, str, bool]] = []  # (balise, adresse, chargée par la page)
         self.text: list[str] = []
+        self.prose: list[str] = []  # le texte visible hors code et hors formules
+        self.scripts: list[str] = []  # le texte des <script> écrits dans la page
+        self._open: list[tuple[str, bool]] = []  # (balise ouverte, texte à ignorer)
+        self._skipped = 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag not in VOID_TAGS:
+            # Sphinx écrit les formules dans <span class="math"> ou <div class="math">, entre \( \) ou \[ \].
+            skip = tag in NOT_PROSE_TAGS or "math" in (a.get("class") or "").split()
+            self._open.append((tag, skip))
+            self._skipped += skip
+            if tag == "script" and not a.get("src"):
+                self.scripts.append("")
         for key in ("id", "name") if tag == "a" else ("id",):
             if a.get(key):
                 self.ids.add(a[key])
@@ -59,8 +87,20 @@ class _Page(HTMLParser):
                 if item.strip():
                     self.links.append((tag, item.split()[0], True))
 
+    def handle_endtag(self, tag):
+        if any(t == tag for t, _ in self._open):
+            while self._open:
+                t, skip = self._open.pop()
+                self._skipped -= skip
+                if t == tag:
+                    break
+
     def handle_data(self, data):
         self.text.append(data)
+        if self._open and self._open[-1][0] == "script" and self.scripts:
+            self.scripts[-1] += data
+        if not self._skipped:
+            self.prose.append(data)
 
 
 def _is_external(url: str) -> bool:
@@ -116,6 +156,16 @@ def check(root: Path | str) -> list[str]:
             target_ok(path, url, f"{rel} <{tag}>")
             if "solutions/" in url:
                 problems.append(f"{rel} : lien vers un corrigé ({url})")
+        named = {url for script in page.scripts for url in SCRIPT_URL.findall(script)}
+        for url in sorted(u for u in named if not XML_NAMESPACE.match(u)):
+            problems.append(f"{rel} : un <script> de la page nomme {url}, sur un autre hôte")
+        prose = " ".join(page.prose)
+        raw = list(RAW_TEX.finditer(prose))
+        if raw:
+            shown = " ; ".join("« " + " ".join(prose[max(m.start() - 30, 0):m.end() + 30].split()) + " »"
+                               for m in raw[:3])
+            problems.append(f"{rel} : formule non rendue ({len(raw)} « $ » ou marque TeX dans le texte "
+                            f"visible) : {shown}")
         text = "".join(page.text)
         for mark in SOLUTION_MARKS:
             if mark in text:

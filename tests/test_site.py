@@ -1,14 +1,17 @@
 """Le site statique du cours (``make site``, configuration dans ``site/``).
 
-Toujours : le vérificateur de liens ``site/check_site.py`` sait échouer (petits sites factices).
+Toujours : le vérificateur ``site/check_site.py`` sait échouer (petits sites factices : liens,
+autres hôtes, scripts de la page, formules non rendues) ; la page Glossaire est tirée de README.md.
 Sur le site construit (``$COURSE_SITE_HTML``, donné par ``make site-test`` ; sauté sans lui, ou si
 le site n'est pas construit, sauf avec ``COURSE_SITE_REQUIRED=1`` comme dans ``make site-test``) :
-- le vérificateur ne trouve rien (liens internes, ancres, images, aucun autre hôte, aucun corrigé) ;
+- le vérificateur ne trouve rien (liens internes, ancres, images, aucun autre hôte, aucune formule
+  non rendue, aucun corrigé) ;
 - une page par notebook de section, une par exercice (énoncé), aucune pour ``solutions/`` ;
 - chaque démonstration y laisse une figure (vue figée de ``Demo``) ; aucun tableau resté en
   Markdown brut ; page en français ; bouton Binder vers le dépôt des élèves ;
 - dans Chromium (Playwright), deux pages montrent une figure chargée (``naturalWidth > 0``), un
-  tableau et une formule rendue par MathJax, sans aucune requête vers un autre hôte.
+  tableau et une formule rendue par MathJax, sans aucun « $ » visible hors code et sans aucune
+  requête vers un autre hôte.
 """
 
 from __future__ import annotations
@@ -59,7 +62,13 @@ GOOD = {
     "index.html": '<html><body><a href="notebooks/a.html#intro">a</a> <a href="https://mybinder.org/v2">Binder</a>'
                   '<img src="_static/f.png"><link rel="stylesheet" href="_static/s.css"><a href="#">haut</a>'
                   '<img src="data:image/png;base64,iVBO"></body></html>',
-    "notebooks/a.html": '<html><body><h1 id="intro">A</h1><a href="../index.html">retour</a></body></html>',
+    "notebooks/a.html": '<html><body><h1 id="intro">A</h1><a href="../index.html">retour</a>'
+                        # ce qui n'est pas de la prose : formules (que MathJax rend), code, scripts
+                        '<p>la perte <span class="math notranslate">\\(L = \\frac{1}{n}\\sum_{i} x_i\\)</span></p>'
+                        '<div class="math">\\[s_{k+1} = s_k\\]</div><pre>prix = "$5" \\frac</pre>'
+                        '<p><code>$HOME</code></p><script>const t = "$x$"; const ns = "http://www.w3.org/2000/svg";'
+                        '</script><script type="application/vnd.jupyter.widget-view+json">{"model_id": "a"}</script>'
+                        '</body></html>',
     "_static/f.png": "png",
     "_static/s.css": "body { background: url('f.png'); } .x { background: url(data:image/png;base64,AA); }",
     "_static/webpack-macros.html": "<link href=\"{{ pathto('x.css', 1) }}\">",  # un modèle, pas une page
@@ -84,6 +93,20 @@ def test_checker_accepts_a_clean_site(tmp_path):
     ("corrigé", {"notebooks/a.html": "<pre>### BEGIN SOLUTION\nx = 1</pre>"}, "« ### BEGIN SOLUTION »"),
     ("dossier solutions", {"solutions/ex.html": "<p>corrigé</p>"}, "un dossier solutions/ est publié"),
     ("hors du site", {"notebooks/a.html": '<a href="../../ailleurs.html">x</a>'}, "sort du site"),
+    # un script de la page qui nomme une adresse d'un autre hôte : il peut la charger plus tard
+    ("adresse dans un script", {"notebooks/a.html": '<script>const THEBE_JS_URL = "https://unpkg.com/t.js"</script>'},
+     "un <script> de la page nomme https://unpkg.com/t.js, sur un autre hôte"),
+    ("import() dans un script", {"notebooks/a.html": "<script type=module>import('//cdn.example.org/m.js')</script>"},
+     "nomme //cdn.example.org/m.js"),
+    ("fetch() dans un script", {"notebooks/a.html": '<script>fetch(`https://example.org/data.json`)</script>'},
+     "nomme https://example.org/data.json"),
+    # formules que le parseur n'a pas reconnues : « $ » et TeX restés dans le texte
+    ("$$ dans un paragraphe", {"notebooks/a.html": "<p>SGD fait $ <em>v</em> n'est pas remis à zéro</p>"},
+     "notebooks/a.html : formule non rendue (1 « $ »"),
+    ("TeX hors formule", {"notebooks/a.html": "<li><p>f(t) = \\frac{\\alpha}{2}</p></li>"}, "« f(t) = \\frac"),
+    ("indice TeX", {"notebooks/a.html": "<p>I_{j} après un <code>code</code></p>"}, "formule non rendue"),
+    ("$ après une formule", {"notebooks/a.html": '<p><span class="math">\\(x\\)</span> coûte 5 $</p>'},
+     "formule non rendue"),
 ])
 def test_checker_finds_each_problem(tmp_path, case, change, expected):
     problems = check_site.check(_write(tmp_path, {**GOOD, **change}))
@@ -104,9 +127,34 @@ def test_site_config_points_binder_to_the_student_release():
     assert config["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
     assert config["sphinx"]["config"]["language"] == "fr"
     assert "solutions" in config["exclude_patterns"]
+    # le menu contextuel de MathJax 3 n'existe qu'en anglais ; $$...$$ dans un paragraphe est une formule
+    assert config["sphinx"]["config"]["mathjax3_config"]["options"]["enableMenu"] is False
+    assert config["sphinx"]["config"]["myst_dmath_double_inline"] is True
     for page in ("index.md", "exercices.md"):
         links = re.findall(r"https://mybinder\.org/v2/gh/([^/]+/[^/]+)/", (ROOT / "site" / page).read_text())
         assert links and set(links) == {DEFAULT_DEPOT}, (page, links)
+
+
+def _load_extension():
+    spec = importlib.util.spec_from_file_location("course_site", ROOT / "site" / "_ext" / "course_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_glossary_page_is_the_readme_section_with_links_to_the_pages():
+    course_site = _load_extension()
+    section = course_site.glossary_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert section.startswith("Une notation pour tout le cours")
+    assert "\n## Abréviations\n" in section and "| APoZ |" in section  # sous-section remontée d'un niveau
+    assert "## Démarrer" not in section and "\n# " not in section
+    assert (course_site.relink("[00](notebooks/00_introduction.ipynb) [a](https://arxiv.org/x) [b](#c)", "site")
+            == "[00](../notebooks/00_introduction.ipynb) [a](https://arxiv.org/x) [b](#c)")
+    # une seule source : la page du dépôt n'a que son titre, le glossaire vient de README.md
+    stub = (ROOT / "site" / "glossaire.md").read_text(encoding="utf-8")
+    assert "|" not in stub and stub.startswith("# Glossaire")
+    assert "site/glossaire" in (ROOT / "site" / "_toc.yml").read_text(encoding="utf-8")
+    assert "](glossaire.md)" in (ROOT / "site" / "index.md").read_text(encoding="utf-8")
 
 
 # --- le site construit --------------------------------------------------------------------------
@@ -160,6 +208,19 @@ def test_section_page_reads_without_a_kernel(site, nb):
     # aucun tableau resté en Markdown brut (display(Markdown(...)) rendu en <table>)
     assert not re.search(r"\|\s*-{3,}\s*\|", re.sub(r"<[^>]+>", "", html)), nb.name
     assert "_static/mathjax/tex-chtml.js" in html and (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    # pied de page en français : « © 2026 Les auteurs... », « Mis à jour le 6 décembre 2026 »
+    assert "Copyright" not in html and 'class="component-author"' not in html
+    day = re.search(r"Mis à jour le (\d+) ", html)
+    assert day and not day.group(1).startswith("0"), nb.name
+    assert "thebe" not in html.lower()  # Thebe est éteint (launch_buttons.thebe: false)
+
+
+def test_glossary_page_links_to_the_notebooks(site):
+    html = _page(site, "site/glossaire.html")
+    assert "Abréviations" in html and "<table" in html
+    linked = set(re.findall(r'href="\.\./notebooks/(\d\d_\w+)\.html"', html))
+    assert linked and all((site / "notebooks" / f"{stem}.html").is_file() for stem in linked)
+    assert 'href="glossaire.html"' in _page(site, "site/index.html")
 
 
 # --- dans le navigateur -------------------------------------------------------------------------
@@ -194,6 +255,17 @@ _VISIBLE_JS = """
     tables: Array.from(document.querySelectorAll('.cell_output table')).filter(shown).length,
     formulas: Array.from(document.querySelectorAll('mjx-container')).filter(shown).length,
     math_errors: document.querySelectorAll('mjx-merror').length,
+    // un « $ » visible hors code et hors formule : une formule que le parseur n'a pas reconnue
+    dollars: (() => {
+      const found = [];
+      const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const p = n.parentElement;
+        if (!n.data.includes('$') || p.closest('pre, code, script, style, mjx-container') || !shown(p)) continue;
+        found.push(n.data.trim().slice(0, 80));
+      }
+      return found;
+    })(),
   };
 }
 """
@@ -232,6 +304,7 @@ def test_page_in_browser_shows_figure_table_formula_offline(served, rel):
     assert seen["figures"] > 0 and not seen["broken"], seen
     assert seen["tables"] > 0, seen
     assert seen["formulas"] > 0 and seen["math_errors"] == 0, seen
+    assert seen["dollars"] == [], seen
     assert outside == [], f"requêtes vers d'autres hôtes : {outside}"
 
 

@@ -9,6 +9,15 @@
   ``static/course_site.css``.
 - **Interface en français** : ``language: fr`` traduit presque tout ; les quelques libellés des
   thèmes qui n'ont pas de traduction française (``FRENCH_UI``) sont remplacés dans les pages écrites.
+- **Pas de Thebe** : Jupyter Book charge toujours ``sphinx_thebe``, qui écrit dans chaque page
+  l'adresse de Thebe sur unpkg.com et un script qui l'y chercherait ; le site n'exécute rien
+  (``launch_buttons.thebe: false``), donc ce que l'extension ajoute aux pages est retiré.
+- **Pied de page en français** : ``templates/copyright.html`` remplace le composant du thème qui
+  écrit « © Copyright 2026. » par un crédit en français (« © 2026 Les auteurs du cours... ») ; la
+  ligne « Par {author} » du thème est retirée du pied de page (l'auteur est dans le crédit).
+- **Glossaire** : la page ``course_site_glossary_page`` reçoit, à la lecture, la section
+  « Glossaire » de README.md (seule source du glossaire) ; ses liens relatifs (vers
+  ``notebooks/NN_....ipynb``) sont récrits depuis le dossier de la page.
 - **Liens vers un dossier** (``[exercices/](exercices/)`` dans un notebook : JupyterLab ouvre le
   dossier) : ils mènent à la page du site qui liste ce dossier (``course_site_folder_pages``).
 """
@@ -16,6 +25,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +34,7 @@ from sphinx.errors import ExtensionError
 from sphinx.transforms.post_transforms import SphinxPostTransform
 
 STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 MATHJAX_PACKAGE = "sphinx-mathjax-offline"
 # Ce que tex-chtml.js charge depuis son dossier (le reste du paquet : autres combinaisons, 20 Mo).
 MATHJAX_FILES = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "a11y", "ui")
@@ -85,6 +97,64 @@ def add_static(app) -> None:
     app.config.html_static_path.append(str(STATIC))
 
 
+def drop_thebe(app, config) -> None:
+    """Retire ce que ``sphinx_thebe`` ajoute aux pages quand Thebe est éteint."""
+    if config.html_theme_options.get("launch_buttons", {}).get("thebe"):
+        return
+    for listeners in app.events.listeners.values():
+        listeners[:] = [x for x in listeners if getattr(x.handler, "__module__", "") != "sphinx_thebe"]
+    app.registry.css_files = [(name, attrs) for name, attrs in app.registry.css_files
+                              if name != "sphinx-thebe.css"]
+
+
+def add_templates(app, config) -> None:
+    config.templates_path.insert(0, str(TEMPLATES))
+    # Pas de ligne « Par {author} » : l'auteur est nommé dans le crédit (templates/copyright.html).
+    config.html_theme_options.setdefault("footer_content_items",
+                                         ["copyright.html", "last-updated.html", "extra-footer.html"])
+
+
+GLOSSARY_HEADING = "## Glossaire"
+MD_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def glossary_section(readme: str) -> str:
+    """La section « Glossaire » de README.md, jusqu'au titre suivant de même niveau, titres
+    remontés d'un niveau (« ### Abréviations » devient une section de la page)."""
+    lines = readme.splitlines()
+    start = lines.index(GLOSSARY_HEADING) + 1
+    end = next((i for i in range(start, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines))
+    return "\n".join(line[1:] if line.startswith("###") else line for line in lines[start:end]).strip() + "\n"
+
+
+def relink(markdown: str, page_dir: str) -> str:
+    """Les liens relatifs de README.md (écrits depuis la racine du dépôt), vus depuis ``page_dir``."""
+    def one(m):
+        target = m.group(2)
+        if re.match(r"[a-z][a-z0-9+.-]*:|#|/", target):
+            return m.group(0)
+        return m.group(1) + os.path.relpath(target, page_dir).replace(os.sep, "/") + m.group(3)
+    return MD_LINK.sub(one, markdown)
+
+
+def fill_glossary(app, docname, source) -> None:
+    if docname != app.config.course_site_glossary_page:
+        return
+    readme = Path(app.srcdir) / "README.md"
+    app.env.note_dependency(str(readme))
+    section = glossary_section(readme.read_text(encoding="utf-8"))
+    source[0] = source[0].rstrip() + "\n\n" + relink(section, str(PurePosixPath(docname).parent))
+    app.env.course_site_glossary = source[0]
+
+
+def write_glossary_source(app, exc) -> None:
+    """Le bouton « Télécharger » de la page donne le glossaire, pas la page vide du dépôt."""
+    text = getattr(app.env, "course_site_glossary", None)
+    target = Path(app.outdir) / "_sources" / f"{app.config.course_site_glossary_page}.md"
+    if exc is None and text and target.is_file():
+        target.write_text(text, encoding="utf-8")
+
+
 class FolderLinks(SphinxPostTransform):
     """Un lien Markdown vers un dossier connu de ``course_site_folder_pages`` mène à sa page."""
 
@@ -105,6 +175,11 @@ class FolderLinks(SphinxPostTransform):
 
 def setup(app):
     app.add_config_value("course_site_folder_pages", {}, "env")
+    app.add_config_value("course_site_glossary_page", "", "env")
+    app.connect("config-inited", drop_thebe)
+    app.connect("config-inited", add_templates)
+    app.connect("source-read", fill_glossary)
+    app.connect("build-finished", write_glossary_source)
     app.connect("builder-inited", add_static)
     app.connect("env-updated", drop_widget_state)
     app.connect("build-finished", copy_mathjax)
