@@ -314,6 +314,18 @@ def test_allocation_protocol_is_the_first_part_of_the_full_one(monkeypatch):
     assert part.scan == full.scan and part.shapes == full.shapes
 
 
+def test_allocation_run_learns_on_mnist_with_its_rate(monkeypatch):
+    """Sur MNIST-5k, avec son taux (``SCHEDULES["mnist"]``), la graine qui divergeait à 10⁻² apprend :
+    le réseau dense est loin du hasard (10 %), et chaque répartition a sa précision (grille réduite)."""
+    monkeypatch.setattr(ww, "EPOCHS", 2)
+    monkeypatch.setattr(ww, "RETRAIN", 1)
+    monkeypatch.setattr(ww, "ALLOCATION_SPARSITIES", (0.9,))
+    run = ww.allocation_run(4, load_data("mnist"))
+    assert run.values["dense"] > 0.9, run.values
+    assert all(0 <= run.values[ww.allocation_key(m, 0.9)] <= 1 for m in ww.ALLOCATIONS)
+    assert ww.schedule("mnist")(0) == 3e-3 and ww.schedule("mnist")(4) == pytest.approx(3e-4)
+
+
 def test_mnist_sentences_name_their_dataset_and_claim(monkeypatch):
     seeds = tuple(range(6))
     high, low = (0.97, 0.98, 0.96, 0.97, 0.98, 0.97), (0.90, 0.91, 0.92, 0.90, 0.91, 0.90)
