@@ -375,3 +375,58 @@ def test_without_sandbox_the_instructor_must_ask_and_grading_still_works(tmp_pat
     assert "sans bac à sable" in capsys.readouterr().err
     r = next(csv.DictReader(out.open(encoding="utf-8")))
     assert (r["score"], r["status"]) == ("3", "ok"), r
+
+
+# --- Analyse du code dans les fils de notation -------------------------------------------------
+
+# Ces modules tournent dans d'autres processus que celui de course-grade (noyau, zygote) : leurs
+# analyses ne croisent pas les fils de notation.
+OTHER_PROCESSES = {"kernel_launcher.py", "zygote.py"}
+
+
+def test_parsing_in_the_grading_threads_goes_through_one_lock(monkeypatch):
+    """course-grade note dans plusieurs fils ; sous CPython 3.11, deux ``ast.parse`` entrelacés lèvent
+    « AST constructor recursion depth mismatch ». ``scan.parse`` n'en laisse passer qu'un à la fois."""
+    import threading
+    import time
+    import types
+
+    from course_lib.grading import scan
+
+    inside, most = [0], [0]
+
+    def slow_parse(source):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.02)
+        inside[0] -= 1
+        return source
+
+    monkeypatch.setattr(scan, "ast", types.SimpleNamespace(parse=slow_parse))
+    threads = [threading.Thread(target=scan.parse, args=("x = 1",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == 1
+
+
+def test_no_unlocked_parse_in_the_grading_process():
+    """Aucun ``ast.parse`` ni ``compile`` hors du verrou dans les modules du processus de notation."""
+    import ast
+
+    package = Path(course_lib.__file__).parent / "grading"
+    found = []
+    for path in sorted(package.glob("*.py")):
+        if path.name in OTHER_PROCESSES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        locked = {n for node in ast.walk(tree) if isinstance(node, ast.With)
+                  for n in ast.walk(node) if node.items and "_PARSE_LOCK" in ast.unparse(node.items[0])}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or node in locked:
+                continue
+            name = ast.unparse(node.func)
+            if name in ("ast.parse", "compile"):
+                found.append(f"{path.name}:{node.lineno} {name}")
+    assert found == [], found

@@ -44,7 +44,7 @@ from .exercises import ROOT, SOLUTIONS_DIR, Exercise, find_exercises
 from .generate import make_student_notebook
 from .prepare import ROLE_ANSWER, ROLE_TEST, merge, read_submission, role
 from .reports import totals_path, write_csv  # noqa: F401  (noms publics historiques)
-from .scan import scan_cells, syntax_error, syntax_error_fr
+from .scan import parse, scan_cells, syntax_error, syntax_error_fr
 from .submissions import Submission, find_submissions, newest_first
 
 STUDENT_TEXT = 200  # caractères au plus d'un texte que le code de l'élève contrôle, dans un retour
@@ -228,7 +228,7 @@ def _test_strings(nb) -> list[str]:
         if cell.cell_type != "code" or not nbg.get("grade") or nbg.get("solution"):
             continue
         try:
-            tree = ast.parse(cell.source)
+            tree = parse(cell.source)
         except SyntaxError:
             continue
         found |= {n.value for n in ast.walk(tree)
@@ -242,7 +242,7 @@ def _imported_modules(nb) -> list[str]:
     names: list[str] = []
     for cell in nb.cells:
         try:
-            tree = ast.parse(cell.source) if cell.cell_type == "code" else None
+            tree = parse(cell.source) if cell.cell_type == "code" else None
         except SyntaxError:
             continue
         for node in ast.walk(tree) if tree else ():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import threading
 from dataclasses import dataclass
 
 # Noms (variables, attributs, modules importés) et ce qu'ils permettent.
@@ -77,6 +78,19 @@ class Finding:
 
     def __str__(self) -> str:
         return f"cellule {self.cell}, ligne {self.line} : {self.what} ({self.why})"
+
+
+# CPython 3.11 : ``ast.parse`` et ``compile`` rangent la profondeur de leur constructeur d'arbre dans
+# un état partagé par tous les fils ; course-grade note plusieurs copies à la fois dans des fils, et
+# deux analyses entrelacées y lèvent « SystemError: AST constructor recursion depth mismatch »
+# (cpython#106905). Toute analyse de code du processus de notation passe par ce verrou.
+_PARSE_LOCK = threading.Lock()
+
+
+def parse(source: str) -> ast.Module:
+    """``ast.parse(source)``, un fil à la fois (voir ``_PARSE_LOCK``)."""
+    with _PARSE_LOCK:
+        return ast.parse(source)
 
 
 def transform(source: str) -> str:
@@ -182,7 +196,7 @@ def scan_source(source: str, cell: int = 0) -> list[Finding]:
     """Constructions signalées dans le texte d'une cellule (``[]`` si elle ne se compile pas :
     l'erreur de syntaxe est rapportée ailleurs)."""
     try:
-        tree = ast.parse(transform(source))
+        tree = parse(transform(source))
     except (SyntaxError, ValueError):
         return []
     visitor = _Visitor(cell)
@@ -196,7 +210,7 @@ def scan_cells(sources: dict[int, str]) -> list[Finding]:
     modules: set[str] = set()
     for index, source in sources.items():
         try:
-            tree = ast.parse(transform(source))
+            tree = parse(transform(source))
         except (SyntaxError, ValueError):
             continue
         visitor = _Visitor(index)
@@ -241,7 +255,9 @@ def syntax_error_fr(message: str) -> str:
 def syntax_error(source: str) -> tuple[int, str] | None:
     """``(ligne, message)`` si la cellule ne se compile pas (code tel qu'IPython l'exécute)."""
     try:
-        compile(transform(source), "<cellule>", "exec", dont_inherit=True)
+        code = transform(source)
+        with _PARSE_LOCK:
+            compile(code, "<cellule>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         return exc.lineno or 0, f"{type(exc).__name__}: {exc.msg}"
     except (ValueError, TypeError) as exc:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .scan import parse, transform
+
 THRESHOLD = 0.85
 MIN_NODES = 60
 
@@ -154,7 +156,7 @@ def library_units() -> tuple[Unit, ...]:
         spec = importlib.util.find_spec(info.name)
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
             continue
-        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        tree = parse(Path(spec.origin).read_text(encoding="utf-8"))
         found += [u for u in units(tree, info.name + ".") if len(u.tokens) >= MIN_NODES]
     return tuple(found)
 
@@ -239,9 +241,7 @@ def wrappers(tree: ast.AST, exercise: str | None) -> list[tuple[int, str]]:
 
 def _parse(source: str) -> ast.AST | None:
     try:
-        from .scan import transform
-
-        return ast.parse(transform(source))
+        return parse(transform(source))
     except (SyntaxError, ValueError):
         return None
 
