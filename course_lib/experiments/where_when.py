@@ -146,8 +146,10 @@ def _allocation_part(model: nn.Module, scan: SensitivityScan, data, seed: int, o
         out[within_key(method)] = max(ok, default=0.0)
 
 
-def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    return {n: tuple(w.shape) for n, w in get_weights(model).items()}
+def _seed_run(out: dict[str, float], scan: SensitivityScan, init: nn.Module, model: nn.Module) -> SeedRun:
+    """Le ``SeedRun`` d'une graine : formes prises au réseau initial, répartitions globales au réseau entraîné."""
+    shapes = {n: tuple(w.shape) for n, w in get_weights(init).items()}
+    return SeedRun(out, scan, shapes, {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
 
 
 def allocation_run(seed: int, data) -> SeedRun:
@@ -155,7 +157,7 @@ def allocation_run(seed: int, data) -> SeedRun:
     model, init, _, dense, scan = _dense_and_scan(seed, data)
     out = {"dense": dense}
     _allocation_part(model, scan, data, seed, out)
-    return SeedRun(out, scan, _shapes(init), {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
+    return _seed_run(out, scan, init, model)
 
 
 def where_when_run(seed: int, data) -> SeedRun:
@@ -182,7 +184,7 @@ def where_when_run(seed: int, data) -> SeedRun:
                     (SHUFFLED, shuffle_within_layers(snip, seed))):
         out[name] = _retrained(init, m, data, 0, EPOCHS, seed)
 
-    return SeedRun(out, scan, _shapes(init), {s: global_allocation(model, s) for s in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)})
+    return _seed_run(out, scan, init, model)
 
 
 # Époques d'une graine : tout le protocole, ou les seules étapes 1, 2 et (a).
@@ -256,12 +258,16 @@ def allocation_results(dataset: str = "mnist", seeds=SEEDS, progress: bool = Tru
     Sur MNIST-5k, une époque coûte une vingtaine de fois celle de *digits* (images 28×28, 3 500
     images d'entraînement) : c'est pourquoi le notebook 13 ne la lance qu'à la demande.
     """
-    if dataset not in DATASET_NAMES:
-        raise ValueError(f"dataset doit valoir l'un de {tuple(DATASET_NAMES)} ; reçu {dataset!r}.")
+    _check_dataset(dataset)
     seeds = tuple(int(s) for s in seeds)
     return _memo("where_allocation", lambda: _over_seeds(allocation_run, dataset, seeds, progress,
                                                            f"répartitions ({dataset})", ALLOCATION_EPOCHS),
                  dataset=dataset, **_protocol_key(seeds, dataset))
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASET_NAMES:
+        raise ValueError(f"dataset doit valoir l'un de {tuple(DATASET_NAMES)} ; reçu {dataset!r}.")
 
 
 def _results(dataset: str, seeds) -> SeedResults:
@@ -293,8 +299,7 @@ def within_table(results: WhereWhenResults) -> list[list[str]]:
 
 
 def _claim_suffix(dataset: str) -> str:
-    if dataset not in DATASET_NAMES:
-        raise ValueError(f"dataset doit valoir l'un de {tuple(DATASET_NAMES)} ; reçu {dataset!r}.")
+    _check_dataset(dataset)
     return "" if dataset == "digits" else f"-{dataset}"
 
 
